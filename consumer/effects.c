@@ -1,0 +1,499 @@
+/* consumer/effects.c — see effects.h. Effects are kept as records pointing into one string arena
+ * so queuing costs no allocation once the arena has grown. */
+#include "effects.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+typedef struct {
+    int op;
+    int guard;
+    size_t key, field, value; /* arena offsets + 1; 0 = absent */
+} fx_rec_t;
+
+struct evf_fx_s {
+    fx_rec_t *recs; /* guards and effects in queue order; guards have guard = -1 */
+    size_t nrecs, caprecs, max_ops;
+    int nguards;
+    char *arena;
+    size_t alen, acap;
+};
+
+/* The completion script. KEYS: every key referenced, in argument order. ARGV[1] = now (ms),
+ * ARGV[2] = number of events, then per event: record key index (0 = none), token, ttl ms,
+ * fingerprint, clear-start flag, guard count, effect count, guards (op, key index, field, value) and effects (guard
+ * id, op, key index, field, value). Returns one status string per event. `#!lua` without flags:
+ * Redis refuses the whole script up front when out of memory, never half-way. */
+static const char fx_script_src[] =
+    "#!lua\n"
+    "local function numlt(a, b)\n"
+    "  a = string.gsub(a, '^0+', '') b = string.gsub(b, '^0+', '')\n"
+    "  if #a ~= #b then return #a < #b end\n"
+    "  return a < b\n"
+    "end\n"
+    "local function hexlt(a, b)\n"
+    "  a = string.lower(a) b = string.lower(b)\n"
+    "  if #a < #b then a = string.rep('0', #b - #a) .. a end\n"
+    "  if #b < #a then b = string.rep('0', #a - #b) .. b end\n"
+    "  return a < b\n"
+    "end\n"
+    "local need = {['1']='hash',['2']='hash',['3']='hash',['4']='hash',['5']='hash',\n"
+    "  ['6']='hash',['7']='string',['8']='string',['10']='set',['11']='set'}\n"
+    "local now = ARGV[1]\n"
+    "local nev = tonumber(ARGV[2])\n"
+    "local p = 3\n"
+    "local out = {}\n"
+    "for e = 1, nev do\n"
+    "  local rec = tonumber(ARGV[p]) local token = ARGV[p+1] local ttl = ARGV[p+2]\n"
+    "  local fp = ARGV[p+3] local clear = ARGV[p+4]\n"
+    "  local ng = tonumber(ARGV[p+5]) local ne = tonumber(ARGV[p+6])\n"
+    "  p = p + 7\n"
+    "  local gs = p p = p + 4 * ng\n"
+    "  local es = p p = p + 5 * ne\n"
+    "  local status = 'ok'\n"
+    "  if rec > 0 then\n"
+    "    local cur = redis.call('HMGET', KEYS[rec], 'token', 'state')\n"
+    "    if cur[1] ~= token then status = 'fenced'\n"
+    "    elseif cur[2] == 'done' then status = 'already' end\n"
+    "  end\n"
+    "  if status == 'ok' then\n"
+    "    for i = 0, ne - 1 do\n"
+    "      local b = es + 5 * i\n"
+    "      local op = ARGV[b+1] local k = KEYS[tonumber(ARGV[b+2])] local f = ARGV[b+3]\n"
+    "      local want = need[op]\n"
+    "      if want then\n"
+    "        local t = redis.call('TYPE', k)['ok']\n"
+    "        if t ~= 'none' and t ~= want then status = 'rejected: ' .. k .. ' is a ' .. t ..\n"
+    "          ', not a ' .. want break end\n"
+    "      end\n"
+    "      if op == '2' or op == '3' or op == '5' or op == '6' or op == '8' then\n"
+    "        local v\n"
+    "        if op == '8' then v = redis.call('GET', k) else v = redis.call('HGET', k, f) end\n"
+    "        if v and not tonumber(v) then status = 'rejected: ' .. k .. ' ' .. f ..\n"
+    "          ' is not a number' break end\n"
+    "        if v and (op == '2' or op == '8') and not string.match(v, '^-?%d+$') then\n"
+    "          status = 'rejected: ' .. k .. ' ' .. f .. ' is not an integer' break end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if status == 'ok' then\n"
+    "    local pass = {}\n"
+    "    for g = 1, ng do\n"
+    "      local b = gs + 4 * (g - 1)\n"
+    "      local op = ARGV[b] local k = KEYS[tonumber(ARGV[b+1])] local f = ARGV[b+2]\n"
+    "      local v = ARGV[b+3] local cur\n"
+    "      if f == '' then\n"
+    "        if op == '4' then cur = (redis.call('EXISTS', k) == 1) and '' or false\n"
+    "        else cur = redis.call('GET', k) end\n"
+    "      else\n"
+    "        local t = redis.call('TYPE', k)['ok']\n"
+    "        if t == 'hash' then cur = redis.call('HGET', k, f) else cur = false end\n"
+    "      end\n"
+    "      if op == '1' then pass[g] = (not cur) or numlt(cur, v)\n"
+    "      elseif op == '2' then pass[g] = (not cur) or hexlt(cur, v)\n"
+    "      elseif op == '3' then pass[g] = (not cur) or cur < v\n"
+    "      elseif op == '4' then pass[g] = not cur\n"
+    "      else pass[g] = (not cur) or cur ~= v end\n"
+    "    end\n"
+    "    for i = 0, ne - 1 do\n"
+    "      local b = es + 5 * i\n"
+    "      local g = tonumber(ARGV[b])\n"
+    "      if g == 0 or pass[g] then\n"
+    "        local op = ARGV[b+1] local k = KEYS[tonumber(ARGV[b+2])]\n"
+    "        local f = ARGV[b+3] local v = ARGV[b+4]\n"
+    "        if op == '1' then redis.call('HSET', k, f, v)\n"
+    "        elseif op == '2' then redis.call('HINCRBY', k, f, v)\n"
+    "        elseif op == '3' then redis.call('HINCRBYFLOAT', k, f, v)\n"
+    "        elseif op == '4' then redis.call('HDEL', k, f)\n"
+    "        elseif op == '5' or op == '6' then\n"
+    "          local c = tonumber(redis.call('HGET', k, f) or '')\n"
+    "          local n = tonumber(v)\n"
+    "          if (not c) or (op == '5' and n > c) or (op == '6' and n < c) then\n"
+    "            redis.call('HSET', k, f, v) end\n"
+    "        elseif op == '7' then redis.call('SET', k, v)\n"
+    "        elseif op == '8' then redis.call('INCRBY', k, v)\n"
+    "        elseif op == '9' then redis.call('DEL', k)\n"
+    "        elseif op == '10' then redis.call('SADD', k, v)\n"
+    "        elseif op == '11' then redis.call('SREM', k, v)\n"
+    "        elseif op == '12' then redis.call('PEXPIRE', k, v) end\n"
+    "      end\n"
+    "    end\n"
+    "    if rec > 0 then\n"
+    "      redis.call('HSET', KEYS[rec], 'state', 'done', 'updated', now, 'fp', fp)\n"
+    "      if clear == '1' and tonumber(redis.call('HGET', KEYS[rec], 'unfinished') or '0') > 0\n"
+    "        then redis.call('HINCRBY', KEYS[rec], 'unfinished', -1) end\n"
+    "      redis.call('PEXPIRE', KEYS[rec], ttl)\n"
+    "    end\n"
+    "  end\n"
+    "  out[e] = status\n"
+    "end\n"
+    "return out\n";
+
+static evf_redis_script_t fx_script;
+static pthread_once_t fx_script_once = PTHREAD_ONCE_INIT;
+
+static void fx_script_init(void) {
+    evf_redis_script_init(&fx_script, fx_script_src);
+}
+
+evf_fx_t *evf_fx_new(size_t max_ops) {
+    evf_fx_t *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        abort();
+    fx->max_ops = max_ops;
+    return fx;
+}
+
+void evf_fx_destroy(evf_fx_t *fx) {
+    if (!fx)
+        return;
+    free(fx->recs);
+    free(fx->arena);
+    free(fx);
+}
+
+void evf_fx_reset(evf_fx_t *fx) {
+    fx->nrecs = 0;
+    fx->nguards = 0;
+    fx->alen = 0;
+}
+
+size_t evf_fx_count(const evf_fx_t *fx) {
+    return fx->nrecs;
+}
+
+static size_t arena_put(evf_fx_t *fx, const char *s) {
+    size_t n, off;
+    if (!s)
+        return 0;
+    n = strlen(s) + 1;
+    if (fx->alen + n > fx->acap) {
+        size_t cap = fx->acap ? fx->acap : 1024;
+        while (cap < fx->alen + n)
+            cap *= 2;
+        fx->arena = realloc(fx->arena, cap);
+        if (!fx->arena)
+            abort();
+        fx->acap = cap;
+    }
+    off = fx->alen;
+    memcpy(fx->arena + off, s, n);
+    fx->alen += n;
+    return off + 1;
+}
+
+static const char *arena_get(const evf_fx_t *fx, size_t ref) {
+    return ref ? fx->arena + ref - 1 : "";
+}
+
+static fx_rec_t *rec_push(evf_fx_t *fx) {
+    if (fx->nrecs == fx->caprecs) {
+        fx->caprecs = fx->caprecs ? fx->caprecs * 2 : 16;
+        fx->recs = realloc(fx->recs, fx->caprecs * sizeof(fx_rec_t));
+        if (!fx->recs)
+            abort();
+    }
+    return &fx->recs[fx->nrecs++];
+}
+
+int evf_fx_guard(evf_fx_t *fx, evf_guard_op_t op, const char *key, const char *field,
+                 const char *value, const char **why) {
+    if (fx->nrecs >= fx->max_ops) {
+        *why = "effect queue full";
+        return -1;
+    }
+    if (op < EVF_GUARD_LT_NUM || op > EVF_GUARD_NE || !key || !*key) {
+        *why = "invalid guard";
+        return -1;
+    }
+    if (op != EVF_GUARD_ABSENT && !value) {
+        *why = "guard needs a value";
+        return -1;
+    }
+    fx_rec_t *r = rec_push(fx);
+    r->op = op;
+    r->guard = -1;
+    r->key = arena_put(fx, key);
+    r->field = arena_put(fx, field);
+    r->value = arena_put(fx, value ? value : "");
+    return ++fx->nguards;
+}
+
+static int is_integer(const char *s) {
+    char *end;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    (void)strtoll(s, &end, 10);
+    return !errno && !*end;
+}
+
+static int is_number(const char *s) {
+    char *end;
+    double d;
+    if (!s || !*s)
+        return 0;
+    d = strtod(s, &end);
+    return !*end && isfinite(d);
+}
+
+int evf_fx_add(evf_fx_t *fx, int guard_id, evf_fx_op_t op, const char *key, const char *field,
+               const char *value, const char **why) {
+    int needs_field = 0, needs_value = 1;
+    if (fx->nrecs >= fx->max_ops) {
+        *why = "effect queue full";
+        return -1;
+    }
+    if (guard_id < 0 || guard_id > fx->nguards) {
+        *why = "unknown guard id";
+        return -1;
+    }
+    if (!key || !*key) {
+        *why = "effect needs a key";
+        return -1;
+    }
+    switch (op) {
+    case EVF_FX_HSET:
+        needs_field = 1;
+        break;
+    case EVF_FX_HINCRBY:
+        needs_field = 1;
+        if (!is_integer(value)) {
+            *why = "HINCRBY needs an integer";
+            return -1;
+        }
+        break;
+    case EVF_FX_HINCRBYFLOAT:
+    case EVF_FX_HMAX:
+    case EVF_FX_HMIN:
+        needs_field = 1;
+        if (!is_number(value)) {
+            *why = "needs a finite number";
+            return -1;
+        }
+        break;
+    case EVF_FX_HDEL:
+        needs_field = 1;
+        needs_value = 0;
+        break;
+    case EVF_FX_INCRBY:
+        if (!is_integer(value)) {
+            *why = "INCRBY needs an integer";
+            return -1;
+        }
+        break;
+    case EVF_FX_DEL:
+        needs_value = 0;
+        break;
+    case EVF_FX_SET:
+    case EVF_FX_SADD:
+    case EVF_FX_SREM:
+        break;
+    case EVF_FX_PEXPIRE:
+        if (!is_integer(value) || atoll(value) <= 0) {
+            *why = "PEXPIRE needs a positive integer";
+            return -1;
+        }
+        break;
+    default:
+        *why = "unknown effect op";
+        return -1;
+    }
+    if (needs_field && (!field || !*field)) {
+        *why = "effect needs a field";
+        return -1;
+    }
+    if (needs_value && !value) {
+        *why = "effect needs a value";
+        return -1;
+    }
+    fx_rec_t *r = rec_push(fx);
+    r->op = op;
+    r->guard = guard_id;
+    r->key = arena_put(fx, key);
+    r->field = arena_put(fx, needs_field ? field : NULL);
+    r->value = arena_put(fx, needs_value ? value : NULL);
+    return 0;
+}
+
+/* Growable argv for one script call. Strings either point into the callers' memory (stable for
+ * the call) or into `nums`, a scratch area for printed integers. */
+typedef struct {
+    const char **argv;
+    size_t *lens;
+    size_t n, cap;
+    char *nums;
+    size_t nlen, ncap;
+    size_t *num_refs; /* argv slots whose string lives in nums (fixed up after nums stops moving) */
+    size_t nnum, capnum;
+} argv_t;
+
+static void argv_push(argv_t *a, const char *s) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 256;
+        a->argv = realloc(a->argv, a->cap * sizeof(*a->argv));
+        a->lens = realloc(a->lens, a->cap * sizeof(*a->lens));
+        if (!a->argv || !a->lens)
+            abort();
+    }
+    a->argv[a->n] = s;
+    a->lens[a->n] = strlen(s);
+    a->n++;
+}
+
+static void argv_push_num(argv_t *a, int64_t v) {
+    char buf[24];
+    int len = snprintf(buf, sizeof(buf), "%" PRId64, v);
+    if (a->nlen + (size_t)len + 1 > a->ncap) {
+        a->ncap = a->ncap ? a->ncap * 2 : 4096;
+        while (a->ncap < a->nlen + (size_t)len + 1)
+            a->ncap *= 2;
+        a->nums = realloc(a->nums, a->ncap);
+        if (!a->nums)
+            abort();
+    }
+    memcpy(a->nums + a->nlen, buf, (size_t)len + 1);
+    if (a->nnum == a->capnum) {
+        a->capnum = a->capnum ? a->capnum * 2 : 256;
+        a->num_refs = realloc(a->num_refs, a->capnum * sizeof(size_t));
+        if (!a->num_refs)
+            abort();
+    }
+    a->num_refs[a->nnum++] = a->n;
+    argv_push(a, "");
+    a->argv[a->n - 1] = (const char *)(uintptr_t)a->nlen; /* offset, fixed up later */
+    a->lens[a->n - 1] = (size_t)len;
+    a->nlen += (size_t)len + 1;
+}
+
+static void argv_fixup(argv_t *a) {
+    for (size_t i = 0; i < a->nnum; i++) {
+        size_t slot = a->num_refs[i];
+        a->argv[slot] = a->nums + (uintptr_t)a->argv[slot];
+    }
+}
+
+static void argv_free(argv_t *a) {
+    free(a->argv);
+    free(a->lens);
+    free(a->nums);
+    free(a->num_refs);
+}
+
+static int64_t now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+evf_err_t evf_fx_apply_batch(evf_redis_t *r, const evf_fx_commit_t *items, size_t n,
+                             evf_fx_status_t *results, char (*reasons)[128]) {
+    argv_t keys = {0}, args = {0};
+    evf_err_t err = EVF_OK;
+    redisReply *reply;
+
+    pthread_once(&fx_script_once, fx_script_init);
+    if (n == 0)
+        return EVF_OK;
+
+    argv_push_num(&args, now_ms());
+    argv_push_num(&args, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const evf_fx_commit_t *it = &items[i];
+        const evf_fx_t *fx = it->fx;
+        size_t ng = 0, ne = 0;
+        if (it->record_key) {
+            argv_push(&keys, it->record_key);
+            argv_push_num(&args, (int64_t)keys.n);
+        } else {
+            argv_push_num(&args, 0);
+        }
+        argv_push(&args, it->token ? it->token : "");
+        argv_push_num(&args, it->ttl_ms > 0 ? it->ttl_ms : 1);
+        argv_push(&args, it->fp ? it->fp : "");
+        argv_push(&args, it->clear_start ? "1" : "0");
+        for (size_t j = 0; fx && j < fx->nrecs; j++) {
+            if (fx->recs[j].guard < 0)
+                ng++;
+            else
+                ne++;
+        }
+        argv_push_num(&args, (int64_t)ng);
+        argv_push_num(&args, (int64_t)ne);
+        for (size_t j = 0; fx && j < fx->nrecs; j++) { /* guards, in id order */
+            const fx_rec_t *rec = &fx->recs[j];
+            if (rec->guard >= 0)
+                continue;
+            argv_push_num(&args, rec->op);
+            argv_push(&keys, arena_get(fx, rec->key));
+            argv_push_num(&args, (int64_t)keys.n);
+            argv_push(&args, arena_get(fx, rec->field));
+            argv_push(&args, arena_get(fx, rec->value));
+        }
+        for (size_t j = 0; fx && j < fx->nrecs; j++) {
+            const fx_rec_t *rec = &fx->recs[j];
+            if (rec->guard < 0)
+                continue;
+            argv_push_num(&args, rec->guard);
+            argv_push_num(&args, rec->op);
+            argv_push(&keys, arena_get(fx, rec->key));
+            argv_push_num(&args, (int64_t)keys.n);
+            argv_push(&args, arena_get(fx, rec->field));
+            argv_push(&args, arena_get(fx, rec->value));
+        }
+    }
+    argv_fixup(&args);
+
+    /* One argv: keys then args. */
+    size_t total = keys.n + args.n;
+    const char **argv = malloc(total * sizeof(*argv));
+    size_t *lens = malloc(total * sizeof(*lens));
+    if (!argv || !lens)
+        abort();
+    memcpy(argv, keys.argv, keys.n * sizeof(*argv));
+    memcpy(lens, keys.lens, keys.n * sizeof(*lens));
+    memcpy(argv + keys.n, args.argv, args.n * sizeof(*argv));
+    memcpy(lens + keys.n, args.lens, args.n * sizeof(*lens));
+
+    reply = evf_redis_eval(r, &fx_script, (int)keys.n, (int)total, argv, lens);
+    if (!reply) {
+        err = EVF_ERR_TRANSPORT;
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n) {
+        EVF_ERR("effects", "completion script failed: %s",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        err = EVF_ERR_TRANSPORT;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const redisReply *e = reply->element[i];
+            const char *s = (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+                                ? e->str
+                                : "";
+            if (!strcmp(s, "ok")) {
+                results[i] = EVF_FX_APPLIED;
+            } else if (!strcmp(s, "already")) {
+                results[i] = EVF_FX_ALREADY;
+            } else if (!strcmp(s, "fenced")) {
+                results[i] = EVF_FX_FENCED;
+            } else {
+                results[i] = EVF_FX_REJECTED;
+                if (reasons)
+                    snprintf(reasons[i], sizeof(reasons[i]), "%s", s);
+            }
+        }
+    }
+    if (reply)
+        freeReplyObject(reply);
+    free(argv);
+    free(lens);
+    argv_free(&keys);
+    argv_free(&args);
+    return err;
+}

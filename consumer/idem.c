@@ -1,0 +1,367 @@
+/* consumer/idem.c — see idem.h. Three small scripts; every write checks the token first. */
+#include "idem.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "log.h"
+
+#define KEY_SOURCE_MAX 8
+
+struct evf_idem_s {
+    evf_idem_conf_t conf;
+    char *prefix, *group, *owner;
+    char *fields[KEY_SOURCE_MAX];
+    size_t nfields;
+    int by_id;
+};
+
+/* ACQUIRE. KEYS: records. ARGV: now, lease ms, ttl ms, owner, crash max, then token and fp per
+ * key. Returns per key {status, lease_until, unfinished}. */
+static const char acquire_src[] =
+    "#!lua\n"
+    "local now = tonumber(ARGV[1]) local lease = tonumber(ARGV[2]) local ttl = ARGV[3]\n"
+    "local owner = ARGV[4] local cmax = tonumber(ARGV[5])\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local k = KEYS[i] local token = ARGV[4 + 2 * i] local fp = ARGV[5 + 2 * i]\n"
+    "  local st = redis.call('HMGET', k, 'state', 'owner', 'lease_until', 'unfinished', 'fp')\n"
+    "  local state = st[1] local lu = tonumber(st[3] or '0') or 0\n"
+    "  local unf = tonumber(st[4] or '0') or 0\n"
+    "  if state == 'done' then\n"
+    "    if fp ~= '' and st[5] and st[5] ~= '' and st[5] ~= fp then\n"
+    "      out[i] = {'mismatch', 0, unf}\n"
+    "    else out[i] = {'duplicate', 0, unf} end\n"
+    "  elseif state == 'running' and lu > now then\n"
+    "    out[i] = {'busy', lu, unf}\n"
+    "  elseif unf >= cmax then\n"
+    "    out[i] = {'crashloop', 0, unf}\n"
+    "  else\n"
+    "    redis.call('HSET', k, 'state', 'running', 'owner', owner, 'token', token,\n"
+    "      'lease_until', now + lease, 'unfinished', unf, 'fp', fp, 'updated', now)\n"
+    "    redis.call('PEXPIRE', k, ttl)\n"
+    "    out[i] = {'acquired', now + lease, unf}\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* START/END. KEYS: [prev], [cur]. ARGV: now, lease, ttl, prev token or '', cur token or ''. */
+static const char start_src[] =
+    "#!lua\n"
+    "local now = tonumber(ARGV[1]) local i = 1\n"
+    "if ARGV[4] ~= '' then\n"
+    "  local k = KEYS[i] i = i + 1\n"
+    "  if redis.call('HGET', k, 'token') == ARGV[4] then\n"
+    "    if tonumber(redis.call('HGET', k, 'unfinished') or '0') > 0 then\n"
+    "      redis.call('HINCRBY', k, 'unfinished', -1) end\n"
+    "    redis.call('PEXPIRE', k, ARGV[3])\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  local k = KEYS[i]\n"
+    "  if redis.call('HGET', k, 'token') == ARGV[5] then\n"
+    "    redis.call('HINCRBY', k, 'unfinished', 1)\n"
+    "    redis.call('HSET', k, 'lease_until', now + tonumber(ARGV[2]), 'updated', now)\n"
+    "    redis.call('PEXPIRE', k, ARGV[3])\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+/* RELEASE. KEYS: records. ARGV: now, ttl, then token and started flag per key. */
+static const char release_src[] =
+    "#!lua\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local k = KEYS[i]\n"
+    "  if redis.call('HGET', k, 'token') == ARGV[1 + 2 * i] then\n"
+    "    redis.call('HSET', k, 'state', 'released', 'lease_until', 0, 'updated', ARGV[1])\n"
+    "    if ARGV[2 + 2 * i] == '1' and\n"
+    "      tonumber(redis.call('HGET', k, 'unfinished') or '0') > 0 then\n"
+    "      redis.call('HINCRBY', k, 'unfinished', -1) end\n"
+    "    redis.call('PEXPIRE', k, ARGV[2])\n"
+    "    out[i] = 1\n"
+    "  else out[i] = 0 end\n"
+    "end\n"
+    "return out\n";
+
+static evf_redis_script_t acquire_script, start_script, release_script;
+static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
+
+static void scripts_init(void) {
+    evf_redis_script_init(&acquire_script, acquire_src);
+    evf_redis_script_init(&start_script, start_src);
+    evf_redis_script_init(&release_script, release_src);
+}
+
+static int64_t now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static char *xstrdup(const char *s) {
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+evf_idem_t *evf_idem_new(const evf_idem_conf_t *conf, char *errstr, size_t errstr_size) {
+    evf_idem_t *idem = calloc(1, sizeof(*idem));
+    if (!idem)
+        abort();
+    idem->conf = *conf;
+    idem->prefix = xstrdup(conf->prefix);
+    idem->group = xstrdup(conf->group);
+    idem->owner = xstrdup(conf->owner);
+    pthread_once(&scripts_once, scripts_init);
+
+    char *src = xstrdup(conf->key_source ? conf->key_source : "id");
+    char *save = NULL;
+    for (char *tok = strtok_r(src, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            tok[--len] = '\0';
+        if (!len)
+            continue;
+        if (idem->nfields == KEY_SOURCE_MAX) {
+            snprintf(errstr, errstr_size, "idempotency.key.source: at most %d fields",
+                     KEY_SOURCE_MAX);
+            goto fail;
+        }
+        if (!evf_event_field_valid(tok)) {
+            snprintf(errstr, errstr_size, "idempotency.key.source: unknown event field '%s'",
+                     tok);
+            goto fail;
+        }
+        idem->fields[idem->nfields++] = xstrdup(tok);
+    }
+    idem->by_id = idem->nfields == 0 || (idem->nfields == 1 && !strcmp(idem->fields[0], "id"));
+    free(src);
+    return idem;
+fail:
+    free(src);
+    evf_idem_destroy(idem);
+    return NULL;
+}
+
+void evf_idem_destroy(evf_idem_t *idem) {
+    if (!idem)
+        return;
+    for (size_t i = 0; i < idem->nfields; i++)
+        free(idem->fields[i]);
+    free(idem->prefix);
+    free(idem->group);
+    free(idem->owner);
+    free(idem);
+}
+
+int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out,
+                        size_t out_size) {
+    int n = snprintf(out, out_size, "%s:%s:", idem->prefix, idem->group);
+    size_t len = n > 0 ? (size_t)n : 0;
+    if (idem->by_id) {
+        snprintf(out + len, out_size > len ? out_size - len : 0, "%s", ev->id);
+        return 0;
+    }
+    for (size_t i = 0; i < idem->nfields; i++) {
+        char val[512];
+        if (evf_event_field(ev, idem->fields[i], val, sizeof(val)) != 0) {
+            snprintf(out + n, out_size > (size_t)n ? out_size - (size_t)n : 0, "%s", ev->id);
+            return -1;
+        }
+        int w = snprintf(out + len, out_size > len ? out_size - len : 0, "%s%s", i ? "|" : "",
+                         val);
+        if (w > 0)
+            len += (size_t)w;
+        if (len >= out_size)
+            break;
+    }
+    return 0;
+}
+
+/* A random 128-bit token as hex. */
+static void new_token(char out[33]) {
+    static __thread uint64_t rng;
+    if (!rng)
+        rng = evf_rand_seed();
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)evf_rand_next(&rng),
+             (unsigned long long)evf_rand_next(&rng));
+}
+
+evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *reqs,
+                                 size_t n) {
+    size_t argc = n + 5 + 2 * n;
+    const char **argv = malloc(argc * sizeof(*argv));
+    char nowbuf[24], leasebuf[24], ttlbuf[24], cmaxbuf[16];
+    evf_err_t err = EVF_OK;
+    if (!argv)
+        abort();
+    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
+    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    snprintf(cmaxbuf, sizeof(cmaxbuf), "%d", idem->conf.crash_max > 0 ? idem->conf.crash_max
+                                                                       : 1 << 30);
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = reqs[i].record_key;
+        new_token(reqs[i].token);
+    }
+    argv[n] = nowbuf;
+    argv[n + 1] = leasebuf;
+    argv[n + 2] = ttlbuf;
+    argv[n + 3] = idem->owner;
+    argv[n + 4] = cmaxbuf;
+    for (size_t i = 0; i < n; i++) {
+        argv[n + 5 + 2 * i] = reqs[i].token;
+        argv[n + 6 + 2 * i] = reqs[i].fp ? reqs[i].fp : "";
+    }
+    redisReply *rep = evf_redis_eval(r, &acquire_script, (int)n, (int)argc, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        if (rep && rep->type == REDIS_REPLY_ERROR)
+            EVF_WARN("idem", "acquire script failed: %s", rep->str);
+        err = EVF_ERR_TRANSPORT;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            redisReply *e = rep->element[i];
+            const char *st = e->type == REDIS_REPLY_ARRAY && e->elements == 3 &&
+                                     e->element[0]->type == REDIS_REPLY_STRING
+                                 ? e->element[0]->str
+                                 : "";
+            reqs[i].lease_until = e->elements == 3 ? e->element[1]->integer : 0;
+            reqs[i].unfinished = e->elements == 3 ? (int)e->element[2]->integer : 0;
+            reqs[i].started = 0;
+            if (!strcmp(st, "acquired"))
+                reqs[i].status = EVF_IDEM_ACQUIRED;
+            else if (!strcmp(st, "duplicate"))
+                reqs[i].status = EVF_IDEM_DUPLICATE;
+            else if (!strcmp(st, "busy"))
+                reqs[i].status = EVF_IDEM_BUSY;
+            else if (!strcmp(st, "crashloop"))
+                reqs[i].status = EVF_IDEM_CRASH_LOOP;
+            else
+                reqs[i].status = EVF_IDEM_MISMATCH;
+            if (reqs[i].status != EVF_IDEM_ACQUIRED)
+                reqs[i].token[0] = '\0';
+        }
+    }
+    if (rep)
+        freeReplyObject(rep);
+    free(argv);
+    return err;
+}
+
+evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *prev,
+                              evf_idem_req_t *cur) {
+    const char *argv[2 + 5 + 2];
+    char nowbuf[24], leasebuf[24], ttlbuf[24];
+    int nkeys = 0;
+    if (prev && (!prev->started || !prev->token[0]))
+        prev = NULL;
+    if (!prev && !cur)
+        return EVF_OK;
+    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
+    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    argv[0] = "EVALSHA";
+    argv[1] = start_script.sha1;
+    if (prev)
+        argv[3 + nkeys++] = prev->record_key;
+    if (cur)
+        argv[3 + nkeys++] = cur->record_key;
+    char nk[4];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[2] = nk;
+    int a = 3 + nkeys;
+    argv[a++] = nowbuf;
+    argv[a++] = leasebuf;
+    argv[a++] = ttlbuf;
+    argv[a++] = prev ? prev->token : "";
+    argv[a++] = cur ? cur->token : "";
+    /* The script must be known to the server: acquire (same connection) loaded our scripts. */
+    evf_err_t err = evf_redis_append_argv(r, a, argv, NULL);
+    if (err == EVF_OK)
+        err = evf_redis_flush(r);
+    if (err == EVF_OK) {
+        if (prev)
+            prev->started = 0;
+        if (cur)
+            cur->started = 1;
+    }
+    return err;
+}
+
+void evf_idem_drain(evf_redis_t *r) {
+    while (evf_redis_pending(r) > 0) {
+        redisReply *rep = NULL;
+        if (evf_redis_get_reply(r, &rep) != EVF_OK)
+            break;
+        if (rep && rep->type == REDIS_REPLY_ERROR) {
+            if (!strncmp(rep->str, "NOSCRIPT", 8)) {
+                /* Loaded lazily: the next start uses it. */
+                redisReply *l = evf_redis_cmd(r, "SCRIPT LOAD %s", start_src);
+                if (l)
+                    freeReplyObject(l);
+            } else {
+                EVF_WARN("idem", "start mark failed: %s", rep->str);
+            }
+        }
+        if (rep)
+            freeReplyObject(rep);
+    }
+}
+
+/** @brief Make sure the start script is loaded on this connection's server. */
+evf_err_t evf_idem_prepare(evf_redis_t *r) {
+    redisReply *l = evf_redis_cmd(r, "SCRIPT LOAD %s", start_src);
+    if (!l)
+        return EVF_ERR_TRANSPORT;
+    freeReplyObject(l);
+    return EVF_OK;
+}
+
+evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t **reqs,
+                                 size_t n, int *fenced) {
+    size_t argc = n + 2 + 2 * n;
+    const char **argv = malloc(argc * sizeof(*argv));
+    char nowbuf[24], ttlbuf[24];
+    evf_err_t err = EVF_OK;
+    if (!argv)
+        abort();
+    if (n == 0) {
+        free(argv);
+        return EVF_OK;
+    }
+    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    for (size_t i = 0; i < n; i++)
+        argv[i] = reqs[i]->record_key;
+    argv[n] = nowbuf;
+    argv[n + 1] = ttlbuf;
+    for (size_t i = 0; i < n; i++) {
+        argv[n + 2 + 2 * i] = reqs[i]->token;
+        argv[n + 3 + 2 * i] = reqs[i]->started ? "1" : "0";
+    }
+    redisReply *rep = evf_redis_eval(r, &release_script, (int)n, (int)argc, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        err = EVF_ERR_TRANSPORT;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (fenced)
+                fenced[i] = rep->element[i]->integer == 0;
+            reqs[i]->started = 0;
+        }
+    }
+    if (rep)
+        freeReplyObject(rep);
+    free(argv);
+    return err;
+}

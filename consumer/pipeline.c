@@ -1,0 +1,834 @@
+/* consumer/pipeline.c — a processing thread: takes a batch of ready items from the lanes and
+ * moves each along the contract's path (DESIGN.md "The worker's path for one event"):
+ *
+ *   decode → route → idempotency acquire (one round trip for the batch) → run the processor
+ *   (queuing effects and emits) → ok: emits confirmed, then effects + completion in one script
+ *   (batched) | retry: backoff in the lane, then the next retry topic | fail / exhausted: the
+ *   dead-letter topic → the offset is done (lanes.c stores the contiguous done prefix).
+ *
+ * Runs on: each processing thread (one Redis connection each). Deliveries of emits and copies are
+ * confirmed through the publisher's poll thread, which wakes us through `dr_cb`. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "deadletter.h"
+#include "effects.h"
+#include "log.h"
+#include "redis.h"
+#include "sha256.h"
+#include "topics.h"
+#include "worker.h"
+
+#define BATCH_MAX 256
+#define PER_LANE_MAX 64
+#define FX_MAX_OPS 256
+#define EMITS_MAX 64
+#define TRANSPORT_WAIT_MS 1000
+#define HOLD_WAIT_MS 2000
+
+typedef enum {
+    SLOT_IDLE = 0,  /* not handled in this batch (left for a later one) */
+    SLOT_RUNNABLE,  /* decoded and routed; acquire and run */
+    SLOT_COMMIT,    /* processor returned ok: emits then effects + completion */
+    SLOT_COPY,      /* goes to a retry topic or the dead-letter topic */
+    SLOT_DONE,      /* nothing more to do (duplicate) */
+    SLOT_WAIT,      /* back to its lane until not_before */
+} slot_state_t;
+
+typedef struct thread_s thread_t;
+
+typedef struct {
+    char topic[EVF_TOPIC_NAME_MAX + 1];
+    evf_event_t *ev;
+} emit_t;
+
+typedef struct {
+    evf_proc_ctx_t pub; /* first: the processor sees only this */
+    thread_t *th;
+    struct slot_s *slot;
+    evf_fx_t *fx;
+    emit_t emits[EMITS_MAX];
+    size_t nemits;
+    char reason[512];
+    char fx_error[160];
+} item_ctx_t;
+
+typedef struct slot_s {
+    thread_t *th;
+    evf_item_t *item;
+    slot_state_t state;
+    const evf_proc_instance_t *inst;
+    evf_proc_metrics_t *pm;
+    item_ctx_t ctx;
+    evf_idem_req_t req;
+    int acquired;
+    char record_key[512];
+    char fp[33];
+    /* failure */
+    evf_class_t cls;
+    char message[512];
+    int retry_level; /* next retry topic level for a COPY to a retry topic, 0 = dead letter */
+    char copy_topic[EVF_TOPIC_NAME_MAX + 1];
+    /* deliveries */
+    int dr_pending;
+    int dr_failed;
+    char dr_error[160];
+} slot_t;
+
+struct thread_s {
+    evf_worker_t *w;
+    evf_redis_t *redis;
+    uint64_t rng;
+    evf_item_t *items[BATCH_MAX];
+    slot_t *slots; /* BATCH_MAX */
+    size_t n;
+    pthread_mutex_t dlock;
+    pthread_cond_t dcond;
+    int dpending;
+    evf_idem_req_t *open_start; /* last call started whose end is not recorded yet */
+    int lookups_flush;          /* a lookup needs committed state: flush pending commits first */
+    int64_t delays[16];
+    size_t ndelays;
+};
+
+int64_t evf_now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- deliveries ---- */
+
+typedef struct {
+    slot_t *slot;
+} dr_opaque_t;
+
+/* Runs on: the publisher's poll thread. */
+static void pipeline_dr(slot_t *slot, rd_kafka_resp_err_t err) {
+    thread_t *th = slot->th;
+    pthread_mutex_lock(&th->dlock);
+    if (err) {
+        slot->dr_failed = 1;
+        snprintf(slot->dr_error, sizeof(slot->dr_error), "%s", rd_kafka_err2str(err));
+    }
+    slot->dr_pending--;
+    th->dpending--;
+    if (th->dpending == 0)
+        pthread_cond_broadcast(&th->dcond);
+    pthread_mutex_unlock(&th->dlock);
+}
+
+/** @brief The worker's publisher delivery callback (worker.c installs it). */
+void evf_pipeline_on_delivery(void *msg_opaque, rd_kafka_resp_err_t err, const char *topic,
+                              int32_t partition, int64_t offset, void *cb_opaque) {
+    (void)topic;
+    (void)partition;
+    (void)offset;
+    (void)cb_opaque;
+    if (msg_opaque)
+        pipeline_dr((slot_t *)msg_opaque, err);
+}
+
+static void deliveries_wait(thread_t *th) {
+    pthread_mutex_lock(&th->dlock);
+    while (th->dpending > 0)
+        pthread_cond_wait(&th->dcond, &th->dlock);
+    pthread_mutex_unlock(&th->dlock);
+}
+
+static void delivery_expect(thread_t *th, slot_t *slot) {
+    pthread_mutex_lock(&th->dlock);
+    th->dpending++;
+    slot->dr_pending++;
+    pthread_mutex_unlock(&th->dlock);
+}
+
+static void delivery_cancel(thread_t *th, slot_t *slot, const char *why) {
+    pthread_mutex_lock(&th->dlock);
+    th->dpending--;
+    slot->dr_pending--;
+    slot->dr_failed = 1;
+    snprintf(slot->dr_error, sizeof(slot->dr_error), "%s", why);
+    pthread_mutex_unlock(&th->dlock);
+}
+
+/* ---- the processor context ---- */
+
+static item_ctx_t *ictx(evf_proc_ctx_t *c) {
+    return (item_ctx_t *)c;
+}
+
+static void ctx_log(evf_proc_ctx_t *c, int level, const char *fmt, va_list ap) {
+    item_ctx_t *ic = ictx(c);
+    char buf[1024];
+    if (level < evf_log_min_level)
+        return;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    evf_log_write((evf_log_level_t)level, ic->slot->pm ? ic->slot->pm->name : "processor",
+                  "%s (event %s)", buf, ic->slot->item->ev ? ic->slot->item->ev->id : "?");
+}
+
+static void flush_commits(thread_t *th);
+
+static int ctx_lookup(evf_proc_ctx_t *c, const char *cmd, const char *key, const char *field,
+                      char *out, size_t out_size) {
+    item_ctx_t *ic = ictx(c);
+    thread_t *th = ic->th;
+    redisReply *r;
+    /* Reads see committed state: earlier events of this batch must be applied first. */
+    flush_commits(th);
+    evf_idem_drain(th->redis);
+    r = field ? evf_redis_cmd(th->redis, "%s %s %s", cmd, key, field)
+              : evf_redis_cmd(th->redis, "%s %s", cmd, key);
+    if (!r)
+        return -1;
+    int rc;
+    if (r->type == REDIS_REPLY_STRING) {
+        size_t n = r->len < out_size - 1 ? r->len : out_size - 1;
+        memcpy(out, r->str, n);
+        out[n] = '\0';
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_NIL) {
+        out[0] = '\0';
+        rc = 1;
+    } else {
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int ctx_hget(evf_proc_ctx_t *c, const char *key, const char *field, char *out,
+                    size_t out_size) {
+    return ctx_lookup(c, "HGET", key, field, out, out_size);
+}
+
+static int ctx_get(evf_proc_ctx_t *c, const char *key, char *out, size_t out_size) {
+    return ctx_lookup(c, "GET", key, NULL, out, out_size);
+}
+
+static int ctx_guard(evf_proc_ctx_t *c, evf_guard_op_t op, const char *key, const char *field,
+                     const char *value) {
+    item_ctx_t *ic = ictx(c);
+    const char *why = NULL;
+    int id = evf_fx_guard(ic->fx, op, key, field, value, &why);
+    if (id < 0 && !ic->fx_error[0])
+        snprintf(ic->fx_error, sizeof(ic->fx_error), "guard refused: %s", why);
+    return id;
+}
+
+static int ctx_effect(evf_proc_ctx_t *c, int guard_id, evf_fx_op_t op, const char *key,
+                      const char *field, const char *value) {
+    item_ctx_t *ic = ictx(c);
+    const char *why = NULL;
+    if (evf_fx_add(ic->fx, guard_id, op, key, field, value, &why) != 0) {
+        if (!ic->fx_error[0])
+            snprintf(ic->fx_error, sizeof(ic->fx_error), "effect refused: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int ctx_emit(evf_proc_ctx_t *c, const char *topic, evf_proc_event_t *ev) {
+    item_ctx_t *ic = ictx(c);
+    if (!ev)
+        return -1;
+    if (ic->nemits == EMITS_MAX || !topic || !*topic ||
+        strlen(topic) > EVF_TOPIC_NAME_MAX) {
+        evf_event_free(ev);
+        if (!ic->fx_error[0])
+            snprintf(ic->fx_error, sizeof(ic->fx_error), "emit refused: %s",
+                     ic->nemits == EMITS_MAX ? "too many emits" : "bad topic");
+        return -1;
+    }
+    emit_t *e = &ic->emits[ic->nemits++];
+    snprintf(e->topic, sizeof(e->topic), "%s", topic);
+    e->ev = ev;
+    return 0;
+}
+
+static void ctx_reason(evf_proc_ctx_t *c, const char *fmt, va_list ap) {
+    vsnprintf(ictx(c)->reason, sizeof(ictx(c)->reason), fmt, ap);
+}
+
+static const evf_proc_ops_t ctx_ops = {
+    .log = ctx_log,
+    .hget = ctx_hget,
+    .get = ctx_get,
+    .guard = ctx_guard,
+    .effect = ctx_effect,
+    .emit = ctx_emit,
+    .reason = ctx_reason,
+};
+
+static void ctx_discard(item_ctx_t *ic) {
+    for (size_t i = 0; i < ic->nemits; i++)
+        evf_event_free(ic->emits[i].ev);
+    ic->nemits = 0;
+    evf_fx_reset(ic->fx);
+    ic->fx_error[0] = '\0';
+}
+
+/* Deterministic id of the index-th event emitted by processor for source event id: a UUID
+ * built from SHA-256 (version nibble 5-like, variant RFC 4122). */
+static void emit_id(const char *src_id, const char *processor, size_t index, char out[37]) {
+    uint8_t d[EVF_SHA256_DIGEST_LEN];
+    evf_sha256_t h;
+    char idx[24];
+    snprintf(idx, sizeof(idx), "%zu", index);
+    evf_sha256_init(&h);
+    evf_sha256_update(&h, src_id, strlen(src_id));
+    evf_sha256_update(&h, "\n", 1);
+    evf_sha256_update(&h, processor, strlen(processor));
+    evf_sha256_update(&h, "\n", 1);
+    evf_sha256_update(&h, idx, strlen(idx));
+    evf_sha256_final(&h, d);
+    d[6] = (uint8_t)((d[6] & 0x0f) | 0x50);
+    d[8] = (uint8_t)((d[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1],
+             d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+             d[15]);
+}
+
+/* ---- failures ---- */
+
+/* The item fails with cls: it goes to the next retry topic when the class is retryable and one
+ * is left, else to the dead-letter topic. */
+static void slot_fail(thread_t *th, slot_t *s, evf_class_t cls, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void slot_fail(thread_t *th, slot_t *s, evf_class_t cls, const char *fmt, ...) {
+    evf_worker_t *w = th->w;
+    char source[EVF_TOPIC_NAME_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->message, sizeof(s->message), fmt, ap);
+    va_end(ap);
+    s->cls = cls;
+    s->state = SLOT_COPY;
+    s->retry_level = 0;
+    if (!s->item->first_failed_ms)
+        s->item->first_failed_ms = evf_now_ms();
+
+    const char *topic = rd_kafka_topic_name(s->item->msg->rkt);
+    int level = 0;
+    evf_topic_kind_t kind = evf_topic_classify(topic, w->group, source, sizeof(source), &level);
+    if (kind == EVF_TOPIC_SOURCE)
+        snprintf(source, sizeof(source), "%s", topic);
+    if ((cls == EVF_CLASS_TRANSIENT || cls == EVF_CLASS_TIMEOUT) && th->ndelays > 0) {
+        int next = kind == EVF_TOPIC_RETRY ? level + 1 : 1;
+        if (next <= (int)th->ndelays) {
+            s->retry_level = next;
+            evf_topic_retry(s->copy_topic, sizeof(s->copy_topic), source, w->group, next);
+            return;
+        }
+    }
+    evf_topic_dlq(s->copy_topic, sizeof(s->copy_topic), source, w->group);
+}
+
+static void slot_wait(thread_t *th, slot_t *s, int64_t not_before, const char *why) {
+    s->state = SLOT_WAIT;
+    s->item->disp = EVF_DISP_WAIT;
+    s->item->not_before_ms = not_before;
+    if (why)
+        evf_lanes_hold_reason(th->w->lanes, s->item, why);
+}
+
+/* ---- phases ---- */
+
+static const char *msg_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+                              size_t size) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers((rd_kafka_message_t *)msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return NULL;
+    return evf_dlq_header_str(hdrs, name, buf, size) == 0 ? buf : NULL;
+}
+
+/* Decode, size and age checks, routing. Leaves RUNNABLE, COPY or WAIT. */
+static void prepare(thread_t *th, slot_t *s) {
+    evf_worker_t *w = th->w;
+    evf_item_t *it = s->item;
+    rd_kafka_message_t *msg = it->msg;
+    char buf[128], err[256];
+    int64_t now = evf_now_ms();
+
+    /* A retry copy runs no earlier than its not-before time; only its lane waits. */
+    int64_t nb = 0;
+    if (msg_header(msg, EVF_H_RETRY_NOT_BEFORE, buf, sizeof(buf)) && sscanf(buf, "%" SCNd64, &nb) == 1 &&
+        nb > now) {
+        char topic_kind[EVF_TOPIC_NAME_MAX + 1];
+        int lvl;
+        if (evf_topic_classify(rd_kafka_topic_name(msg->rkt), w->group, topic_kind,
+                               sizeof(topic_kind), &lvl) == EVF_TOPIC_RETRY) {
+            slot_wait(th, s, nb, "retry copy waits for its not-before time");
+            return;
+        }
+    }
+    if (!it->ev) {
+        if (msg->len > (size_t)w->event_max_bytes) {
+            slot_fail(th, s, EVF_CLASS_TOO_LARGE, "event is %zu bytes; event.max.bytes is %" PRId64,
+                      msg->len, w->event_max_bytes);
+            return;
+        }
+        const char *ct = msg_header(msg, "content-type", buf, sizeof(buf));
+        it->ev = evf_event_decode_message(msg->payload, msg->len, ct, err, sizeof(err));
+        if (!it->ev) {
+            slot_fail(th, s, EVF_CLASS_DECODE, "cannot decode: %s", err);
+            return;
+        }
+    }
+    s->inst = evf_router_route(w->router, it->ev->type);
+    if (!s->inst) {
+        slot_fail(th, s, EVF_CLASS_UNROUTABLE, "no route for event type '%.200s'", it->ev->type);
+        return;
+    }
+    s->pm = evf_worker_procm(w, s->inst);
+    if (w->max_age_ms > 0 && !msg_header(msg, EVF_H_REPLAY_COUNT, buf, sizeof(buf))) {
+        int64_t ts = 0;
+        if (!msg_header(msg, EVF_H_ORIGINAL_TIMESTAMP, buf, sizeof(buf)) ||
+            sscanf(buf, "%" SCNd64, &ts) != 1)
+            ts = rd_kafka_message_timestamp(msg, NULL);
+        if (ts > 0 && now - ts > w->max_age_ms) {
+            slot_fail(th, s, EVF_CLASS_MAX_AGE, "event is %" PRId64 " ms old; max.record.age.ms is %" PRId64,
+                      now - ts, w->max_age_ms);
+            return;
+        }
+    }
+    s->state = SLOT_RUNNABLE;
+}
+
+static void acquire(thread_t *th) {
+    evf_worker_t *w = th->w;
+    evf_idem_req_t reqs[BATCH_MAX];
+    slot_t *who[BATCH_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        if (s->state != SLOT_RUNNABLE)
+            continue;
+        evf_idem_record_key(w->idem, s->item->ev, s->record_key, sizeof(s->record_key));
+        evf_event_fingerprint(s->item->ev, s->fp);
+        reqs[n] = (evf_idem_req_t){.record_key = s->record_key, .fp = s->fp};
+        who[n++] = s;
+    }
+    if (n == 0)
+        return;
+    evf_idem_drain(th->redis);
+    if (evf_idem_acquire_batch(w->idem, th->redis, reqs, n) != EVF_OK) {
+        atomic_store(&w->redis_ok, 0);
+        evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
+        for (size_t i = 0; i < n; i++)
+            slot_wait(th, who[i], evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
+        return;
+    }
+    atomic_store(&w->redis_ok, 1);
+    int64_t now = evf_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        slot_t *s = who[i];
+        s->req = reqs[i];
+        s->req.record_key = s->record_key;
+        s->req.fp = s->fp;
+        switch (reqs[i].status) {
+        case EVF_IDEM_ACQUIRED:
+            s->acquired = 1;
+            break;
+        case EVF_IDEM_DUPLICATE:
+            s->state = SLOT_DONE;
+            evf_series_inc(w->s_duplicates);
+            if (s->pm)
+                evf_series_inc(s->pm->duplicate);
+            break;
+        case EVF_IDEM_BUSY: {
+            int64_t until = reqs[i].lease_until;
+            if (until > now + 1000 || until <= now)
+                until = now + 1000; /* check again soon: the owner may finish early */
+            slot_wait(th, s, until, "another worker holds this event's lease");
+            break;
+        }
+        case EVF_IDEM_CRASH_LOOP:
+            slot_fail(th, s, EVF_CLASS_CRASH_LOOP,
+                      "%d processor calls started on this event never finished (crash.max.attempts)",
+                      reqs[i].unfinished);
+            break;
+        case EVF_IDEM_MISMATCH:
+            slot_fail(th, s, EVF_CLASS_FINGERPRINT_MISMATCH,
+                      "a different event with the same idempotency key was already processed");
+            break;
+        }
+    }
+}
+
+/* Send s's emits (ids made deterministic first). */
+static void send_emits(thread_t *th, slot_t *s) {
+    item_ctx_t *ic = &s->ctx;
+    char id[37], err[256];
+    for (size_t k = 0; k < ic->nemits; k++) {
+        evf_event_t *e = ic->emits[k].ev;
+        emit_id(s->item->ev->id, s->pm ? s->pm->name : "", k, id);
+        evf_event_set_str(&e->id, id);
+        delivery_expect(th, s);
+        if (evf_pub_send_event(th->w->pub, ic->emits[k].topic, e, s, 5000, err, sizeof(err)) !=
+            EVF_OK)
+            delivery_cancel(th, s, err);
+        evf_event_free(e);
+        ic->emits[k].ev = NULL;
+    }
+    ic->nemits = 0;
+}
+
+static void run_one(thread_t *th, slot_t *s) {
+    evf_worker_t *w = th->w;
+    evf_item_t *it = s->item;
+    item_ctx_t *ic = &s->ctx;
+
+    if (w->idem) {
+        if (evf_idem_mark_start(w->idem, th->redis, th->open_start, &s->req) != EVF_OK) {
+            slot_wait(th, s, evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
+            return;
+        }
+        th->open_start = &s->req;
+    }
+    it->runs++;
+    ic->pub.ops = &ctx_ops;
+    ic->pub.idempotency_key = w->idem ? s->record_key : it->ev->id;
+    int64_t prior = 0;
+    char buf[32];
+    if (msg_header(it->msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
+        prior = atoll(buf);
+    ic->pub.attempt = (int)prior + it->runs;
+    ic->pub.topic = rd_kafka_topic_name(it->msg->rkt);
+    ic->pub.partition = it->msg->partition;
+    ic->pub.offset = it->offset;
+    ic->pub.group = w->group;
+    ic->pub.key_prefix = w->key_prefix;
+    ic->reason[0] = '\0';
+    ic->fx_error[0] = '\0';
+    ic->nemits = 0;
+    evf_fx_reset(ic->fx);
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ic->pub.deadline_ms = evf_now_ms() + w->timeout_ms;
+    evf_proc_result_t res = evf_registry_process(s->inst, it->ev, &ic->pub);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (s->pm)
+        evf_series_observe(s->pm->seconds, secs);
+
+    int timed_out = secs * 1000.0 > (double)w->timeout_ms;
+    if (timed_out || res != EVF_PROC_OK) {
+        ctx_discard(ic);
+    } else if (ic->fx_error[0]) {
+        ctx_discard(ic);
+        res = EVF_PROC_FAIL;
+        snprintf(ic->reason, sizeof(ic->reason), "%s", ic->fx_error);
+    }
+
+    if (!timed_out && res == EVF_PROC_OK) {
+        s->state = SLOT_COMMIT;
+        if (ic->nemits)
+            send_emits(th, s);
+        return;
+    }
+    if (!timed_out && res == EVF_PROC_FAIL) {
+        slot_fail(th, s, EVF_CLASS_PERMANENT, "%s", ic->reason[0] ? ic->reason : "processor failed");
+        return;
+    }
+    /* retry or timeout: again in place with backoff, up to retry.max.attempts runs */
+    evf_class_t cls = timed_out ? EVF_CLASS_TIMEOUT : EVF_CLASS_TRANSIENT;
+    if (s->pm)
+        evf_series_inc(s->pm->retry);
+    if (!it->first_failed_ms)
+        it->first_failed_ms = evf_now_ms();
+    if (it->runs < w->retry_max_attempts) {
+        int64_t delay = evf_backoff_delay(&w->backoff, it->runs, &th->rng);
+        if (s->pm)
+            evf_series_inc(s->pm->retries);
+        char why[600];
+        snprintf(why, sizeof(why), "retrying in place (run %d of %d): %.500s", it->runs,
+                 w->retry_max_attempts,
+                 timed_out ? "processing.timeout.ms exceeded" : ic->reason);
+        slot_wait(th, s, evf_now_ms() + delay, why);
+        return;
+    }
+    if (timed_out)
+        slot_fail(th, s, cls, "processing took %.0f ms; processing.timeout.ms is %" PRId64,
+                  secs * 1000.0, w->timeout_ms);
+    else
+        slot_fail(th, s, cls, "%s", ic->reason[0] ? ic->reason : "processor asked to retry");
+}
+
+/* Emits confirmed, then effects + completion for every COMMIT slot in one script. */
+static void flush_commits(thread_t *th) {
+    evf_worker_t *w = th->w;
+    evf_fx_commit_t items[BATCH_MAX];
+    evf_fx_status_t results[BATCH_MAX];
+    static __thread char reasons[BATCH_MAX][128];
+    slot_t *who[BATCH_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < th->n; i++)
+        if (th->slots[i].state == SLOT_COMMIT)
+            who[n++] = &th->slots[i];
+    if (n == 0)
+        return;
+    deliveries_wait(th);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        slot_t *s = who[i];
+        if (s->dr_failed) {
+            slot_wait(th, s, evf_now_ms() + HOLD_WAIT_MS, "emitted event not delivered");
+            evf_worker_set_error(w, "hold", "emit failed: %s", s->dr_error);
+            continue;
+        }
+        who[m] = s;
+        items[m] = (evf_fx_commit_t){
+            .fx = s->ctx.fx,
+            .record_key = s->acquired ? s->record_key : NULL,
+            .token = s->acquired ? s->req.token : NULL,
+            .fp = s->fp,
+            .ttl_ms = w->idem_ttl_ms,
+            .clear_start = s->req.started,
+        };
+        m++;
+    }
+    if (m == 0)
+        return;
+    evf_idem_drain(th->redis);
+    if (evf_fx_apply_batch(th->redis, items, m, results, reasons) != EVF_OK) {
+        atomic_store(&w->redis_ok, 0);
+        evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
+        for (size_t i = 0; i < m; i++)
+            slot_wait(th, who[i], evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
+        return;
+    }
+    atomic_store(&w->redis_ok, 1);
+    for (size_t i = 0; i < m; i++) {
+        slot_t *s = who[i];
+        if (th->open_start == &s->req)
+            th->open_start = NULL;
+        s->req.started = 0;
+        switch (results[i]) {
+        case EVF_FX_APPLIED:
+        case EVF_FX_ALREADY:
+            s->state = SLOT_DONE;
+            s->acquired = 0;
+            if (s->pm)
+                evf_series_inc(s->pm->ok);
+            break;
+        case EVF_FX_FENCED:
+            /* Another worker owns the event now: nothing applied; acquire again later, which
+             * waits for or observes the owner's outcome. */
+            s->acquired = 0;
+            slot_wait(th, s, evf_now_ms() + 100, "lease taken over by another worker");
+            break;
+        case EVF_FX_REJECTED:
+            slot_fail(th, s, EVF_CLASS_PERMANENT, "effects rejected: %s", reasons[i]);
+            break;
+        }
+    }
+    int64_t first = atomic_load(&w->first_processed_ms);
+    if (!first)
+        atomic_compare_exchange_strong(&w->first_processed_ms, &first, evf_now_ms());
+}
+
+/* Copies to retry and dead-letter topics; the offset is done only once each is confirmed. */
+static void send_copies(thread_t *th) {
+    evf_worker_t *w = th->w;
+    int any = 0, failed = 0;
+    char err[256];
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        if (s->state != SLOT_COPY)
+            continue;
+        rd_kafka_message_t *msg = s->item->msg;
+        int64_t prior = 0;
+        char buf[32];
+        if (msg_header(msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
+            prior = atoll(buf);
+        int64_t now = evf_now_ms();
+        evf_failure_t f = {
+            .cls = s->cls,
+            .message = s->message,
+            .processor = s->pm ? s->pm->name : "",
+            .attempts = (int)prior + s->item->runs,
+            .failed_at_ms = now,
+            .worker = w->instance_id,
+            .group = w->group,
+            .idempotency_key = s->record_key[0] ? s->record_key : NULL,
+            .retry_not_before_ms = s->retry_level ? now + th->delays[s->retry_level - 1] : 0,
+        };
+        rd_kafka_headers_t *hdrs = evf_dlq_copy_headers(msg, &f);
+        s->dr_failed = 0;
+        delivery_expect(th, s);
+        if (evf_pub_send(w->pub, s->copy_topic, RD_KAFKA_PARTITION_UA, msg->key, msg->key_len,
+                         msg->payload, msg->len, hdrs, s, 5000, err, sizeof(err)) != EVF_OK)
+            delivery_cancel(th, s, err);
+        any = 1;
+    }
+    if (!any)
+        return;
+    deliveries_wait(th);
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        if (s->state != SLOT_COPY)
+            continue;
+        if (s->dr_failed) {
+            char why[400];
+            snprintf(why, sizeof(why), "cannot write %s: %s", s->copy_topic, s->dr_error);
+            evf_worker_set_error(w, "hold", "%s", why);
+            EVF_WARN("pipeline", "%s; partition %s[%d] holds at offset %" PRId64, why,
+                     rd_kafka_topic_name(s->item->msg->rkt), s->item->msg->partition,
+                     s->item->offset);
+            slot_wait(th, s, evf_now_ms() + HOLD_WAIT_MS, why);
+            failed = 1;
+            continue;
+        }
+        s->state = SLOT_DONE;
+        if (s->retry_level == 0) {
+            char source[EVF_TOPIC_NAME_MAX + 1];
+            evf_dlq_source_topic(s->item->msg, source, sizeof(source));
+            evf_series_inc(evf_metric_get(w->m_dlq, source, evf_class_name(s->cls)));
+            if (s->pm)
+                evf_series_inc(s->pm->dlq);
+            else
+                evf_series_inc(evf_metric_get(w->m_processed, "", "dlq"));
+        }
+    }
+    if (!failed)
+        evf_worker_set_error(w, "hold", "%s", "");
+}
+
+/* Release records of everything acquired that is not completed (retry, fail, not run). */
+static void release_records(thread_t *th) {
+    evf_worker_t *w = th->w;
+    evf_idem_req_t *reqs[BATCH_MAX];
+    size_t n = 0;
+    if (!w->idem)
+        return;
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        /* Completed slots gave up `acquired`; the rest (retried, dead-lettered, copied, not
+         * run) are released so a later delivery or a replay can acquire them again. */
+        if (s->acquired)
+            reqs[n++] = &s->req;
+        if (th->open_start == &s->req)
+            th->open_start = NULL;
+    }
+    if (n == 0)
+        return;
+    evf_idem_drain(th->redis);
+    if (evf_idem_release_batch(w->idem, th->redis, reqs, n, NULL) != EVF_OK) {
+        /* The leases expire by themselves; nothing is lost. */
+        atomic_store(&w->redis_ok, 0);
+    }
+}
+
+static void run_batch(thread_t *th) {
+    evf_worker_t *w = th->w;
+    evf_lane_t *blocked = NULL;
+
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        evf_fx_t *fx = s->ctx.fx;
+        memset(s, 0, sizeof(*s));
+        s->th = th;
+        s->item = th->items[i];
+        s->ctx.fx = fx;
+        s->ctx.th = th;
+        s->ctx.slot = s;
+        s->cls = EVF_CLASS__CNT;
+        s->item->disp = EVF_DISP_NOT_RUN;
+    }
+    for (size_t i = 0; i < th->n; i++)
+        prepare(th, &th->slots[i]);
+    if (w->idem)
+        acquire(th);
+
+    /* Run in lane order; a lane stops at its first item that waits. */
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        evf_lane_t *lane = s->item->lane;
+        if (blocked == lane) {
+            if (s->state != SLOT_DONE)
+                s->state = SLOT_IDLE;
+            continue;
+        }
+        if (s->state == SLOT_WAIT) {
+            blocked = lane;
+            continue;
+        }
+        if (s->state != SLOT_RUNNABLE)
+            continue;
+        run_one(th, s);
+        if (s->state == SLOT_WAIT)
+            blocked = lane;
+    }
+    flush_commits(th);
+    send_copies(th);
+    release_records(th);
+
+    for (size_t i = 0; i < th->n; i++) {
+        slot_t *s = &th->slots[i];
+        if (s->state == SLOT_DONE)
+            s->item->disp = EVF_DISP_DONE;
+        else if (s->state == SLOT_WAIT)
+            s->item->disp = EVF_DISP_WAIT;
+        else
+            s->item->disp = EVF_DISP_NOT_RUN;
+    }
+}
+
+void *evf_pipeline_thread(void *arg) {
+    evf_worker_t *w = arg;
+    thread_t th;
+    char err[256];
+    memset(&th, 0, sizeof(th));
+    th.w = w;
+    th.rng = evf_rand_seed();
+    pthread_mutex_init(&th.dlock, NULL);
+    pthread_cond_init(&th.dcond, NULL);
+    th.slots = calloc(BATCH_MAX, sizeof(slot_t));
+    if (!th.slots)
+        abort();
+    for (size_t i = 0; i < BATCH_MAX; i++)
+        th.slots[i].ctx.fx = evf_fx_new(FX_MAX_OPS);
+    {
+        char buf[512];
+        const char *list[16];
+        size_t n = evf_conf_list(w->conf, "retry.topics.delays.ms", buf, sizeof(buf), list, 16);
+        for (size_t i = 0; i < n; i++)
+            th.delays[th.ndelays++] = atoll(list[i]);
+    }
+    th.redis = evf_redis_new(w->conf, "worker", err, sizeof(err));
+    if (!th.redis) {
+        EVF_ERR("pipeline", "%s", err);
+        atomic_store(&w->fatal, 1);
+        goto out;
+    }
+    if (evf_redis_connect(th.redis, err, sizeof(err)) == EVF_OK && w->idem)
+        evf_idem_prepare(th.redis);
+
+    while (atomic_load(&w->running)) {
+        th.n = evf_lanes_take(w->lanes, th.items, BATCH_MAX, w->key_ordering ? 8 : PER_LANE_MAX,
+                              200);
+        if (th.n == 0)
+            continue;
+        run_batch(&th);
+        evf_lanes_finish(w->lanes, th.items, th.n);
+        th.n = 0;
+    }
+out:
+    for (size_t i = 0; i < BATCH_MAX; i++)
+        evf_fx_destroy(th.slots[i].ctx.fx);
+    free(th.slots);
+    evf_redis_destroy(th.redis);
+    pthread_mutex_destroy(&th.dlock);
+    pthread_cond_destroy(&th.dcond);
+    return NULL;
+}
