@@ -73,7 +73,7 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(w
 BENCH_PROGS := $(patsubst tests/bench/%_main.c,$(BUILD)/bench/%,$(wildcard tests/bench/*_main.c))
 
 .PHONY: all programs plugins tests test test-unit test-integration up down status deps demo bench \
-        clean format format-check fetch
+        clean format format-check fetch readme-config
 all: programs plugins
 
 programs: $(PROGRAMS)
@@ -156,6 +156,9 @@ demo: all
 
 bench: all tests
 	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) QUICK=$(QUICK) N=$(N) PARTITIONS=$(PARTITIONS) bash tests/bench/run.sh
+
+readme-config: programs
+	@EVF_BIN=$(BIN) bash deploy/local/readme-config.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -22,7 +22,7 @@ uint64_t evf_rand_next(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
-uint64_t evf_rand_below_incl(uint64_t *state, uint64_t bound) {
+uint64_t evf_rand_uniform(uint64_t *state, uint64_t bound) {
     uint64_t r = evf_rand_next(state);
     if (bound == UINT64_MAX)
         return r;
@@ -83,9 +83,9 @@ int64_t evf_backoff_delay(const evf_backoff_t *b, int attempt, uint64_t *rng_sta
     if (b->jitter == EVF_JITTER_EQUAL) {
         int64_t half = base / 2;
         /* base - half, not half, so an odd base still reaches base. */
-        return half + (int64_t)evf_rand_below_incl(rng_state, (uint64_t)(base - half));
+        return half + (int64_t)evf_rand_uniform(rng_state, (uint64_t)(base - half));
     }
-    return (int64_t)evf_rand_below_incl(rng_state, (uint64_t)base);
+    return (int64_t)evf_rand_uniform(rng_state, (uint64_t)base);
 }
 
 int evf_jitter_parse(const char *name, evf_jitter_t *out) {

@@ -45,7 +45,7 @@ uint64_t evf_rand_next(uint64_t *state);
 /**
  * @brief Uniform integer in [0, bound] (bound inclusive) from *state.
  */
-uint64_t evf_rand_below_incl(uint64_t *state, uint64_t bound);
+uint64_t evf_rand_uniform(uint64_t *state, uint64_t bound);
 
 /**
  * @brief A fresh seed from the clocks, the pid, the thread and a process-wide counter, so two

@@ -283,7 +283,7 @@ fail:
 }
 
 int evf_http_port(const evf_http_t *http) {
-    return http->port;
+    return http ? http->port : -1;
 }
 
 void evf_http_stop(evf_http_t *http) {

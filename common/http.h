@@ -45,7 +45,7 @@ typedef int(evf_http_handler_t)(void *opaque, const char *method, const char *pa
 evf_http_t *evf_http_start(const char *listen, evf_http_handler_t *handler, void *opaque,
                            char *errstr, size_t errstr_size);
 
-/** @returns the port the server is bound to (the one chosen by the system for port 0). */
+/** @returns the port the server is bound to (the one the system chose for port 0); -1 if NULL. */
 int evf_http_port(const evf_http_t *http);
 
 /**

@@ -173,6 +173,8 @@ static char *full_name(const evf_metrics_t *m, const char *name) {
 }
 
 evf_metrics_t *evf_metrics_new(const char *prefix) {
+    if (prefix && *prefix && !valid_metric_name(prefix))
+        misuse("invalid metric name prefix \"%s\"", prefix);
     evf_metrics_t *m = xcalloc(1, sizeof(*m));
     pthread_mutex_init(&m->lock, NULL);
     m->prefix = xstrdup(prefix ? prefix : "");

@@ -30,7 +30,7 @@ typedef double(evf_metrics_gauge_fn_t)(void *opaque);
 /**
  * @brief Create an empty registry. Every family name gets `prefix` ("evfleet_") in front unless
  * it already starts with it (so `"events_consumed_total"` and `"evfleet_events_consumed_total"`
- * name the same family). prefix may be NULL or "" (copied).
+ * name the same family). prefix may be NULL or "" (copied); an invalid prefix aborts.
  * @returns the registry; never NULL (aborts on out-of-memory).
  */
 evf_metrics_t *evf_metrics_new(const char *prefix);

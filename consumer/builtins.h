@@ -161,9 +161,9 @@ static inline int evf_builtin_numcmp(const char *a, const char *b, int hex) {
     return 0;
 }
 
-/** @returns the key prefix to start Redis keys with ("evfleet" when the context has none). */
+/** @returns the prefix to start Redis keys with ("evf", the default, when the context has none). */
 static inline const char *evf_builtin_prefix(const evf_proc_ctx_t *ctx) {
-    return ctx->key_prefix && *ctx->key_prefix ? ctx->key_prefix : "evfleet";
+    return ctx->key_prefix && *ctx->key_prefix ? ctx->key_prefix : "evf";
 }
 
 /** @brief Fill errstr with "setting 'NAME': unknown setting" for init. @returns -1. */

@@ -486,6 +486,15 @@ static void run_one(thread_t *th, slot_t *s) {
     evf_item_t *it = s->item;
     item_ctx_t *ic = &s->ctx;
 
+    if (s->pm && s->pm->breaker) {
+        int64_t retry_at = 0;
+        if (!evf_breaker_allow(s->pm->breaker, evf_now_ms(), &retry_at)) {
+            char why[200];
+            snprintf(why, sizeof(why), "circuit breaker open for processor %s", s->pm->name);
+            slot_wait(th, s, retry_at, why);
+            return;
+        }
+    }
     if (w->idem) {
         if (evf_idem_mark_start(w->idem, th->redis, th->open_start, &s->req) != EVF_OK) {
             slot_wait(th, s, evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
@@ -521,6 +530,8 @@ static void run_one(thread_t *th, slot_t *s) {
         evf_series_observe(s->pm->seconds, secs);
 
     int timed_out = secs * 1000.0 > (double)w->timeout_ms;
+    if (s->pm && s->pm->breaker)
+        evf_breaker_record(s->pm->breaker, evf_now_ms(), timed_out || res == EVF_PROC_RETRY);
     if (timed_out || res != EVF_PROC_OK) {
         ctx_discard(ic);
     } else if (ic->fx_error[0]) {

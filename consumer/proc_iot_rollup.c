@@ -67,9 +67,11 @@ static void iot_destroy(void *state) {
 }
 
 static iot_threshold_t *threshold_get(iot_state_t *st, const char *metric, size_t len) {
-    for (size_t i = 0; i < st->n_thresholds; i++)
-        if (strlen(st->thresholds[i].metric) == len && !strncmp(st->thresholds[i].metric, metric, len))
+    for (size_t i = 0; i < st->n_thresholds; i++) {
+        const char *have = st->thresholds[i].metric;
+        if (strlen(have) == len && !strncmp(have, metric, len))
             return &st->thresholds[i];
+    }
     st->thresholds = realloc(st->thresholds, (st->n_thresholds + 1) * sizeof(*st->thresholds));
     if (!st->thresholds)
         abort();

@@ -1,8 +1,8 @@
 /* consumer/proc_ledger.c — the `ledger` built-in: the audit trail that proves exactly-once effects.
  *
  * For every event it processes it queues `HINCRBY <prefix>:ledger:<group> <event id> 1`, where
- * <prefix> is idempotency.key.prefix and <group> the consumer group. With exactly-once effects every
- * field of that hash ends at 1; a field at 2 is an effect applied twice, a missing field an event
+ * <prefix> is idempotency.key.prefix and <group> the consumer group. With exactly-once effects
+ * every field of that hash ends at 1; a field at 2 is an effect applied twice, a missing field an event
  * lost. Setting `key` replaces the whole key (used verbatim).
  *
  * evf_ledger_count() is the same effect for other built-ins (chaos with `ledger = true`). */

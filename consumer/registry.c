@@ -26,7 +26,8 @@ const evf_processor_t *evf_builtin_find(const char *name) {
 
 struct evf_proc_instance_s {
     char *name;
-    char *where;   /* what made us create it, for errors: "route.X (ORIGIN)" */
+    char *where_key;    /* the key that made us create it, for errors: "route.s3:*" */
+    char *where_origin; /* and where it was set */
     char *library; /* NULL for a built-in */
     char *library_origin;
     void *dl;
@@ -81,7 +82,8 @@ static void instance_free(evf_proc_instance_t *inst) {
     free(inst->settings);
     free(inst->setting_origins);
     free(inst->name);
-    free(inst->where);
+    free(inst->where_key);
+    free(inst->where_origin);
     free(inst->library);
     free(inst->library_origin);
     free(inst);
@@ -103,12 +105,15 @@ static evf_proc_instance_t *find_mut(const evf_registry_t *reg, const char *name
     return NULL;
 }
 
-static evf_proc_instance_t *add_instance(evf_registry_t *reg, const char *name, char *where) {
+/* Takes ownership of where_key. */
+static evf_proc_instance_t *add_instance(evf_registry_t *reg, const char *name, char *where_key,
+                                         const char *where_origin) {
     evf_proc_instance_t *inst = calloc(1, sizeof(*inst));
     if (!inst)
         abort();
     inst->name = xstrdup(name);
-    inst->where = where;
+    inst->where_key = where_key;
+    inst->where_origin = xstrdup(where_origin);
     reg->insts = realloc(reg->insts, (reg->n + 1) * sizeof(*reg->insts));
     if (!reg->insts)
         abort();
@@ -158,7 +163,7 @@ static int collect_setting(void *opaque, const char *subkey, const char *value,
     }
     evf_proc_instance_t *inst = find_mut(c->reg, name);
     if (!inst)
-        inst = add_instance(c->reg, name, xasprintf("processor.%s (%s)", subkey, origin));
+        inst = add_instance(c->reg, name, xasprintf("processor.%s", subkey), origin);
     free(name);
     if (!strcmp(setting, "library")) {
         free(inst->library);
@@ -206,40 +211,37 @@ static int load_plugin(evf_proc_instance_t *inst, char *errstr, size_t errstr_si
     inst->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!inst->dl) {
         const char *why = dlerror();
-        snprintf(errstr, errstr_size, "processor '%s': processor.%s.library (%s): cannot load: %s",
-                 inst->name, inst->name, inst->library_origin, why ? why : "unknown error");
+        snprintf(errstr, errstr_size, "%s: key 'processor.%s.library': cannot load: %s",
+                 inst->library_origin, inst->name, why ? why : "unknown error");
         goto out;
     }
     dlerror();
     void *sym = dlsym(inst->dl, EVF_PROCESSOR_ENTRY_SYMBOL);
     if (!sym) {
-        snprintf(errstr, errstr_size,
-                 "processor '%s': processor.%s.library (%s): '%s': missing symbol %s",
-                 inst->name, inst->name, inst->library_origin, path, EVF_PROCESSOR_ENTRY_SYMBOL);
+        snprintf(errstr, errstr_size, "%s: key 'processor.%s.library': %s: missing symbol %s",
+                 inst->library_origin, inst->name, path, EVF_PROCESSOR_ENTRY_SYMBOL);
         goto out;
     }
     evf_processor_entry_fn entry;
     memcpy(&entry, &sym, sizeof(entry)); /* object → function pointer without a pedantic cast */
     const evf_processor_t *table = entry();
     if (!table) {
-        snprintf(errstr, errstr_size,
-                 "processor '%s': processor.%s.library (%s): '%s': %s returned NULL", inst->name,
-                 inst->name, inst->library_origin, path, EVF_PROCESSOR_ENTRY_SYMBOL);
+        snprintf(errstr, errstr_size, "%s: key 'processor.%s.library': %s: %s returned NULL",
+                 inst->library_origin, inst->name, path, EVF_PROCESSOR_ENTRY_SYMBOL);
         goto out;
     }
     if (table->abi_version != EVF_PROCESSOR_ABI_VERSION) {
         snprintf(errstr, errstr_size,
-                 "processor '%s': processor.%s.library (%s): '%s': built for ABI version %d, "
-                 "this worker speaks %d",
-                 inst->name, inst->name, inst->library_origin, path, table->abi_version,
+                 "%s: key 'processor.%s.library': %s: built for ABI version %d, this worker "
+                 "speaks %d",
+                 inst->library_origin, inst->name, path, table->abi_version,
                  EVF_PROCESSOR_ABI_VERSION);
         goto out;
     }
     if (!table->process) {
         snprintf(errstr, errstr_size,
-                 "processor '%s': processor.%s.library (%s): '%s': the processor has no process "
-                 "function",
-                 inst->name, inst->name, inst->library_origin, path);
+                 "%s: key 'processor.%s.library': %s: the processor table has no process function",
+                 inst->library_origin, inst->name, path);
         goto out;
     }
     inst->table = table;
@@ -266,17 +268,20 @@ static int init_instance(evf_proc_instance_t *inst, char *errstr, size_t errstr_
     }
     if (!why[0])
         snprintf(why, sizeof(why), "init failed");
-    const char *origin = NULL;
-    for (size_t i = 0; i < inst->n_settings && !origin; i++) {
+    size_t named = inst->n_settings;
+    for (size_t i = 0; i < inst->n_settings && named == inst->n_settings; i++) {
         char quoted[256];
         snprintf(quoted, sizeof(quoted), "'%s'", inst->settings[i].name);
         if (strstr(why, quoted))
-            origin = inst->setting_origins[i];
+            named = i;
     }
-    if (origin)
-        snprintf(errstr, errstr_size, "%s: processor '%s': %s", origin, inst->name, why);
+    if (named < inst->n_settings)
+        snprintf(errstr, errstr_size, "%s: key 'processor.%s.%s': processor '%s': %s",
+                 inst->setting_origins[named], inst->name, inst->settings[named].name, inst->name,
+                 why);
     else
-        snprintf(errstr, errstr_size, "processor '%s' (%s): %s", inst->name, inst->where, why);
+        snprintf(errstr, errstr_size, "%s: key '%s': processor '%s': %s", inst->where_origin,
+                 inst->where_key, inst->name, why);
     return -1;
 }
 
@@ -296,7 +301,7 @@ evf_registry_t *evf_registry_new(const evf_conf_t *conf, char *errstr, size_t er
             goto fail;
         }
         if (!find_mut(reg, name))
-            add_instance(reg, name, xasprintf("route.%s at %s", routes[i].glob, routes[i].origin));
+            add_instance(reg, name, xasprintf("route.%s", routes[i].glob), routes[i].origin);
     }
     collect_t c = {.reg = reg, .errstr = errstr, .errstr_size = errstr_size};
     if (evf_conf_foreach_prefix(conf, "processor.", collect_setting, &c))
@@ -313,9 +318,9 @@ evf_registry_t *evf_registry_new(const evf_conf_t *conf, char *errstr, size_t er
                 char names[256];
                 builtin_names(names, sizeof(names));
                 snprintf(errstr, errstr_size,
-                         "unknown processor '%s' (%s): not a built-in (%s) and no "
+                         "%s: key '%s': unknown processor '%s': not a built-in (%s) and no "
                          "processor.%s.library is set",
-                         inst->name, inst->where, names, inst->name);
+                         inst->where_origin, inst->where_key, inst->name, names, inst->name);
                 goto fail;
             }
         }

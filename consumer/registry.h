@@ -24,10 +24,13 @@ typedef struct evf_proc_instance_s evf_proc_instance_t;
 
 /**
  * @brief Load and initialise every processor the configuration uses.
- * @returns the registry, or NULL with a configuration error in errstr naming the processor, the
- * key and its origin (FILE:LINE, -X, env …) and the cause: unknown processor, a library that does
- * not load (the dlerror text), lacks `evf_processor_entry`, was built for another ABI version or
- * has no process function, or an init that refused a setting. The worker exits 2 on it.
+ * @returns the registry, or NULL with a configuration error in errstr, in the configuration's
+ * "ORIGIN: key 'KEY': reason" form (ORIGIN is FILE:LINE, -X, env EVFLEET_…): an unknown processor
+ * (the route or setting naming it), a library that does not load (the dlerror text), lacks
+ * `evf_processor_entry` ("missing symbol evf_processor_entry"), was built for another ABI version
+ * ("built for ABI version X, this worker speaks Y") or has no process function (all on key
+ * `processor.<name>.library`), or an init that refused a setting (on that setting's key when
+ * init's message quotes it). The worker exits 2 on it.
  */
 evf_registry_t *evf_registry_new(const evf_conf_t *conf, char *errstr, size_t errstr_size);
 

@@ -100,7 +100,20 @@ static char *status_json(evf_worker_t *w) {
     json_object_set_new(root, "lag", json_integer(total_lag));
     json_object_set_new(root, "paused_partitions", paused);
     json_object_set_new(root, "waiting", holds);
-    json_object_set_new(root, "breakers", json_object());
+    json_t *breakers = json_object();
+    int64_t now = evf_now_ms();
+    for (size_t i = 0; i < w->nprocm; i++) {
+        json_t *b = json_object();
+        int64_t calls = 0, fails = 0;
+        evf_breaker_counts(w->procm[i].breaker, now, &calls, &fails);
+        json_object_set_new(
+            b, "state",
+            json_string(evf_breaker_state_name(evf_breaker_state(w->procm[i].breaker, now))));
+        json_object_set_new(b, "calls", json_integer(calls));
+        json_object_set_new(b, "failures", json_integer(fails));
+        json_object_set_new(breakers, w->procm[i].name, b);
+    }
+    json_object_set_new(root, "breakers", breakers);
     free(parts);
     char *s = json_dumps(root, JSON_INDENT(2));
     json_decref(root);

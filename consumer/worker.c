@@ -99,8 +99,8 @@ static void metrics_init(evf_worker_t *w) {
         m, "redis_errors_total", "Redis calls that failed (unreachable, timeout).", 0, NULL));
     w->s_paused = evf_metric_get(evf_metrics_gauge(
         m, "paused_partitions", "Partitions paused because their lanes are full.", 0, NULL));
-    evf_metrics_gauge(m, "breaker_open", "1 while a processor's circuit breaker is open.", 1,
-                      l_proc);
+    evf_metric_t *bopen = evf_metrics_gauge(
+        m, "breaker_open", "1 while a processor's circuit breaker is open or half-open.", 1, l_proc);
 
     size_t n = evf_registry_count(w->registry);
     w->procm = calloc(n ? n : 1, sizeof(*w->procm));
@@ -117,6 +117,14 @@ static void metrics_init(evf_worker_t *w) {
         pm->dlq = evf_metric_get(w->m_processed, pm->name, "dlq");
         pm->seconds = evf_metric_get(secs, pm->name);
         pm->retries = evf_metric_get(retries, pm->name);
+        pm->breaker_open = evf_metric_get(bopen, pm->name);
+        evf_breaker_conf_t bc = {
+            .window_ms = evf_conf_intf(w->conf, "breaker.%s.window.ms", pm->name),
+            .min_calls = evf_conf_intf(w->conf, "breaker.%s.min.calls", pm->name),
+            .failure_ratio = evf_conf_doublef(w->conf, "breaker.%s.failure.ratio", pm->name),
+            .cooldown_ms = evf_conf_intf(w->conf, "breaker.%s.cooldown.ms", pm->name),
+        };
+        pm->breaker = evf_breaker_new(&bc);
     }
 }
 
@@ -422,6 +430,11 @@ static void update_lag(evf_worker_t *w) {
     }
     evf_series_set(w->s_paused, paused);
     free(info);
+    int64_t now = evf_now_ms();
+    for (size_t i = 0; i < w->nprocm; i++) {
+        evf_breaker_state_t st = evf_breaker_state(w->procm[i].breaker, now);
+        evf_series_set(w->procm[i].breaker_open, st != EVF_BREAKER_CLOSED);
+    }
 }
 
 static void store_offsets(evf_worker_t *w) {
@@ -445,6 +458,26 @@ static void apply_resumes(evf_worker_t *w) {
     rd_kafka_topic_partition_list_destroy(res);
 }
 
+/* evfleet_events_consumed_total{topic} by topic handle: the label lookup takes the registry's
+ * lock, so it is done once per topic, not once per message. Poll thread only. */
+static evf_series_t *consumed_series(evf_worker_t *w, rd_kafka_topic_t *rkt) {
+    static struct {
+        rd_kafka_topic_t *rkt;
+        evf_series_t *s;
+    } cache[128];
+    static size_t n;
+    for (size_t i = 0; i < n; i++)
+        if (cache[i].rkt == rkt)
+            return cache[i].s;
+    evf_series_t *s = evf_metric_get(w->m_consumed, rd_kafka_topic_name(rkt));
+    if (n < sizeof(cache) / sizeof(cache[0])) {
+        cache[n].rkt = rkt;
+        cache[n].s = s;
+        n++;
+    }
+    return s;
+}
+
 static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
     ssize_t n = rd_kafka_consume_batch_queue(w->rkq, POLL_TIMEOUT_MS, msgs, POLL_BATCH);
     rd_kafka_topic_partition_list_t *pause = NULL;
@@ -462,7 +495,7 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
             rd_kafka_message_destroy(m);
             continue;
         }
-        evf_series_inc(evf_metric_get(w->m_consumed, rd_kafka_topic_name(m->rkt)));
+        evf_series_inc(consumed_series(w, m->rkt));
         const char *topic = rd_kafka_topic_name(m->rkt);
         int32_t part = m->partition;
         char topic_copy[EVF_TOPIC_NAME_MAX + 1];
@@ -516,6 +549,8 @@ static void worker_destroy(evf_worker_t *w) {
     evf_registry_destroy(w->registry);
     evf_idem_destroy(w->idem);
     evf_metrics_destroy(w->metrics);
+    for (size_t i = 0; i < w->nprocm; i++)
+        evf_breaker_destroy(w->procm[i].breaker);
     free(w->procm);
     free(w->tids);
     for (size_t i = 0; i < w->ntopics; i++)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "backoff.h"
+#include "breaker.h"
 #include "config.h"
 #include "http.h"
 #include "idem.h"
@@ -28,6 +29,8 @@ typedef struct {
     evf_series_t *ok, *duplicate, *retry, *dlq;
     evf_series_t *seconds;
     evf_series_t *retries;
+    evf_series_t *breaker_open;
+    evf_breaker_t *breaker;
 } evf_proc_metrics_t;
 
 typedef struct evf_worker_s {

@@ -4,7 +4,8 @@
  *
  * Settings (processor.<name>.<setting>):
  *   forbidden  comma-separated content types, compared case-insensitively and without parameters
- *              ("text/html; charset=utf-8" is "text/html"), e.g. application/x-msdownload,application/x-sh
+ *              ("text/html; charset=utf-8" is "text/html"),
+ *              e.g. application/x-msdownload,application/x-sh
  *   max.size   the largest object size in bytes, 0 (default) = no limit
  *
  * For an S3 create event (type containing "ObjectCreated"): a forbidden content type or a size
@@ -136,7 +137,7 @@ static evf_proc_result_t ctg_process(void *state, const evf_proc_event_t *ev,
 
     char key[1200];
     int n = snprintf(key, sizeof(key), "%s:ctguard:%s",
-                     ctx->key_prefix && *ctx->key_prefix ? ctx->key_prefix : "evfleet",
+                     ctx->key_prefix && *ctx->key_prefix ? ctx->key_prefix : "evf",
                      s3->bucket);
     if (n < 0 || (size_t)n >= sizeof(key)) {
         evf_ctx_reason(ctx, "content_type_guard: bucket name too long");

@@ -17,6 +17,7 @@ passed=0
 run_one() { # name, command...
     local name=$1; shift
     local t0=$SECONDS
+    mkdir -p "$(dirname "$logdir/$name.log")"
     if "$@" >"$logdir/$name.log" 2>&1; then
         passed=$((passed + 1))
         printf '  ok    %-40s %3ds\n' "$name" $((SECONDS - t0))

@@ -9,7 +9,14 @@
  * evf_fakectx_lazy_guards(), each time just before an effect it guards, so a test can show a
  * processor is correct under either evaluation order. Numbers in guards compare as unsigned
  * decimals / hex of any length (left-padded), strings bytewise; an absent key or field passes the
- * *_LT guards and NE. PEXPIRE is recorded (evf_fakectx_pttl), never enforced. Not thread-safe. */
+ * *_LT guards and NE. PEXPIRE is recorded (evf_fakectx_pttl), never enforced.
+ *
+ * Like the worker's effect queue (consumer/effects.c), guard() and effect() refuse up front
+ * (return -1 and count a bad call) an empty key, a missing or empty field for the hash ops, a missing
+ * value, a value that is not an integer (HINCRBY, INCRBY), not a finite number (HINCRBYFLOAT,
+ * HMAX, HMIN) or not a positive integer (PEXPIRE), and an unknown guard id; emit() refuses an empty
+ * topic. Tests assert evf_fakectx_bad_calls() == 0 to catch a processor relying on those.
+ * Lookups of a key of the wrong type return -1 (WRONGTYPE). Not thread-safe. */
 #ifndef EVF_FAKECTX_H
 #define EVF_FAKECTX_H
 

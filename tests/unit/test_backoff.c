@@ -159,10 +159,10 @@ START_TEST(test_rand) {
     uint64_t a = evf_rand_seed(), b = evf_rand_seed();
     ck_assert_uint_ne(a, b);
     for (int i = 0; i < 1000; i++) {
-        ck_assert_uint_le(evf_rand_below_incl(&s, 3), 3);
-        ck_assert_uint_eq(evf_rand_below_incl(&s, 0), 0);
+        ck_assert_uint_le(evf_rand_uniform(&s, 3), 3);
+        ck_assert_uint_eq(evf_rand_uniform(&s, 0), 0);
     }
-    (void)evf_rand_below_incl(&s, UINT64_MAX);
+    (void)evf_rand_uniform(&s, UINT64_MAX);
 }
 END_TEST
 

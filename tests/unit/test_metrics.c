@@ -722,6 +722,11 @@ START_TEST(test_abort_bad_name) {
 }
 END_TEST
 
+START_TEST(test_abort_bad_prefix) {
+    evf_metrics_new("evfleet-");
+}
+END_TEST
+
 static Suite *metrics_suite(void) {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("render");
@@ -748,6 +753,7 @@ static Suite *metrics_suite(void) {
     tcase_add_test_raise_signal(tc, test_abort_bad_label, SIGABRT);
     tcase_add_test_raise_signal(tc, test_abort_unsorted_buckets, SIGABRT);
     tcase_add_test_raise_signal(tc, test_abort_bad_name, SIGABRT);
+    tcase_add_test_raise_signal(tc, test_abort_bad_prefix, SIGABRT);
     suite_add_tcase(s, tc);
     return s;
 }
