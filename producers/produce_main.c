@@ -863,20 +863,14 @@ static void run_generated(run_t *run, const opts_t *o, evf_gen_t *gen, const evf
 }
 
 /* json: one document a line. A line that cannot be used is reported and skipped. */
-static void run_json(run_t *run, const opts_t *o, evf_gen_t *gen,
+static void run_json(run_t *run, const opts_t *o, FILE *in, evf_gen_t *gen,
                      char topics[EVF_GEN__CNT][EVF_TOPIC_NAME_MAX + 1]) {
-    const char *name = o->input && strcmp(o->input, "-") ? o->input : "<stdin>";
-    FILE *in = o->input && strcmp(o->input, "-") ? fopen(o->input, "r") : stdin;
+    const char *name = in == stdin ? "<stdin>" : o->input;
     char *line = NULL, err[1024];
     size_t cap = 0;
     uint64_t lineno = 0;
     ssize_t len;
 
-    if (!in) {
-        fprintf(stderr, PROG ": cannot open %s: %s\n", o->input, strerror(errno));
-        run->input_error = 1;
-        return;
-    }
     while (!stop_signals && !run->fatal) {
         errno = 0;
         len = getline(&line, &cap, in);
@@ -929,8 +923,6 @@ static void run_json(run_t *run, const opts_t *o, evf_gen_t *gen,
         show_progress(run, mono_ms());
     }
     free(line);
-    if (in != stdin)
-        fclose(in);
 }
 
 /* Wait for the delivery reports of what is in flight: until all came, or — once interrupted —
@@ -994,6 +986,7 @@ int main(int argc, char **argv) {
     run_t run = {0};
     evf_conf_t *conf = NULL;
     evf_gen_t *gen = NULL;
+    FILE *input = NULL;
     evf_gen_mix_t mix = {0};
     char topics[EVF_GEN__CNT][EVF_TOPIC_NAME_MAX + 1];
     char err[1024];
@@ -1024,6 +1017,14 @@ int main(int argc, char **argv) {
         level = EVF_LOG_WARN;
     evf_log_init(PROG, NULL, level, format);
     resolve_topics(conf, o.topic, topics);
+    if (o.cmd == CMD_JSON) {
+        /* Before connecting: a wrong path is the caller's mistake, not a failed run. */
+        input = o.input && strcmp(o.input, "-") ? fopen(o.input, "r") : stdin;
+        if (!input) {
+            fprintf(stderr, PROG ": cannot open %s: %s\n", o.input, strerror(errno));
+            goto out;
+        }
+    }
 
     evf_pub_opts_t popts = {.client_id = PROG,
                             .dr_cb = on_delivery,
@@ -1046,7 +1047,7 @@ int main(int argc, char **argv) {
     run.start_ms = mono_ms();
     run.next_progress_ms = run.start_ms + PROGRESS_INTERVAL_MS;
     if (o.cmd == CMD_JSON)
-        run_json(&run, &o, gen, topics);
+        run_json(&run, &o, input, gen, topics);
     else
         run_generated(&run, &o, gen, &mix, topics);
     drain(&run);
@@ -1070,6 +1071,8 @@ int main(int argc, char **argv) {
         exit_code = 0;
 
 out:
+    if (input && input != stdin)
+        fclose(input);
     evf_gen_destroy(gen);
     evf_conf_destroy(conf);
     free(o.keys);

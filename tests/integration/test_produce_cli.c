@@ -394,6 +394,9 @@ START_TEST(json_lines_with_a_malformed_line) {
     fprintf(f, "{\"specversion\":\"1.0\",\"id\":\"ce-6\",\"source\":\"evfleet/iot\",\"type\":"
                "\"iot:telemetry\",\"data\":{\"deviceId\":\"d6\",\"metric\":\"m\",\"value\":1}}\n");
     fprintf(f, "{\"not\":\"an event\"}\n"); /* line 7: unknown shape */
+    /* Line 8: a 3 MB line (padding between tokens) holding one small event. */
+    fprintf(f, "{\"id\":\"json-8\",%*s\"source\":\"IOT\",\"iot\":{\"deviceId\":\"d8\"}}\n",
+            3 << 20, "");
     fclose(f);
     free(s3);
     free(ddb);
@@ -405,9 +408,14 @@ START_TEST(json_lines_with_a_malformed_line) {
                   "line 3 not reported:\n%s", r.output);
     ck_assert_msg(strstr(r.output, "line 7:") && strstr(r.output, "unknown document shape"),
                   "line 7 not reported:\n%s", r.output);
-    ck_assert_msg(strstr(r.output, "5 delivered, 0 failed"), "summary:\n%s", r.output);
+    ck_assert_msg(strstr(r.output, "6 delivered, 0 failed"), "summary:\n%s", r.output);
     ck_assert_msg(strstr(r.output, "2 input line(s) rejected"), "summary:\n%s", r.output);
-    ck_assert_uint_eq(read_topic(topic, NULL, NULL), 5);
+    ck_assert_uint_eq(read_topic(topic, NULL, NULL), 6);
+    free(r.output);
+
+    r = produce(30000, ARGS("-b", evf_test_brokers(), "json", "/nonexistent/input.jsonl"));
+    ck_assert_msg(r.exit_code == 2 && strstr(r.output, "/nonexistent/input.jsonl"),
+                  "exit %d:\n%s", r.exit_code, r.output);
     free(r.output);
 }
 END_TEST

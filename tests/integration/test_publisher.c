@@ -205,19 +205,23 @@ static void read_back(const evf_conf_t *conf, const char *topic, int partitions,
     rd_kafka_topic_partition_list_destroy(parts);
 
     snprintf(prefix, sizeof(prefix), "%s-evt-", run);
-    int got = 0, eofs = 0;
+    /* Until every event is back and every partition has reached its end (so nothing extra). */
+    int got = 0, at_end[16] = {0}, ends = 0;
+    ck_assert_int_le(partitions, 16);
     int64_t deadline = evf_test_now_ms() + 60000;
-    while ((got < n || eofs < partitions) && evf_test_now_ms() < deadline) {
+    while ((got < n || ends < partitions) && evf_test_now_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
+            if (!at_end[m->partition]++)
+                ends++;
             rd_kafka_message_destroy(m);
             continue;
         }
         ck_assert_msg(m->err == 0, "consume: %s", rd_kafka_message_errstr(m));
-        eofs = 0; /* a message after an EOF: wait for the ends again */
+        ck_assert_msg(!at_end[m->partition], "message after the end of partition %d",
+                      (int)m->partition);
 
         rd_kafka_headers_t *hdrs = NULL;
         ck_assert_int_eq(rd_kafka_message_headers(m, &hdrs), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -267,6 +271,7 @@ static void read_back(const evf_conf_t *conf, const char *topic, int partitions,
         rd_kafka_message_destroy(m);
     }
     ck_assert_int_eq(got, n);
+    ck_assert_int_eq(ends, partitions);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 }
