@@ -251,15 +251,24 @@ static const rd_kafka_metadata_topic_t *md_find(const struct rd_kafka_metadata *
 }
 
 /* Full-cluster metadata: asking for all topics never makes a broker auto-create one, whatever
- * the handle's allow.auto.create.topics. */
+ * the handle's allow.auto.create.topics. A connection lost mid-request (a broker restarting, a
+ * bootstrap connection not yet up) is retried while timeout_ms lasts. */
 static int md_fetch(rd_kafka_t *rk, int timeout_ms, const struct rd_kafka_metadata **mdp,
                     char *errstr, size_t errstr_size) {
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, mdp, timeout_ms > 0 ? timeout_ms : 1);
-    if (err) {
-        snprintf(errstr, errstr_size, "metadata request failed: %s", rd_kafka_err2str(err));
-        return -1;
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        int left = remaining_ms(deadline);
+        err = rd_kafka_metadata(rk, 1, NULL, mdp, left > 0 ? left : 1);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        if (err != RD_KAFKA_RESP_ERR__TRANSPORT || remaining_ms(deadline) <= 0)
+            break;
+        left = remaining_ms(deadline);
+        sleep_ms(left < METADATA_POLL_INTERVAL_MS ? left : METADATA_POLL_INTERVAL_MS);
     }
-    return 0;
+    snprintf(errstr, errstr_size, "metadata request failed: %s", rd_kafka_err2str(err));
+    return -1;
 }
 
 /* @returns 1 if the topic is in md, known without error and every partition has a leader. */

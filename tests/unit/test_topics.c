@@ -116,8 +116,9 @@ START_TEST(test_classify) {
     char src[256];
     int n = -1;
 
-    ck_assert_int_eq(evf_topic_classify("events.s3.billing.retry.2", "billing", src, sizeof(src), &n),
-                     EVF_TOPIC_RETRY);
+    ck_assert_int_eq(
+        evf_topic_classify("events.s3.billing.retry.2", "billing", src, sizeof(src), &n),
+        EVF_TOPIC_RETRY);
     ck_assert_str_eq(src, "events.s3");
     ck_assert_int_eq(n, 2);
 
