@@ -631,6 +631,10 @@ static void flush_commits(thread_t *th) {
             s->acquired = 0;
             if (s->pm)
                 evf_series_inc(s->pm->ok);
+            if (s->item->ev && s->item->ev->time_ms > 0) {
+                int64_t lat = evf_now_ms() - s->item->ev->time_ms;
+                evf_series_observe(w->s_latency, lat > 0 ? (double)lat / 1000.0 : 0.0);
+            }
             break;
         case EVF_FX_FENCED:
             /* Another worker owns the event now: nothing applied; acquire again later, which

@@ -93,6 +93,13 @@ static void metrics_init(evf_worker_t *w) {
     w->m_lag = evf_metrics_gauge(m, "consumer_lag",
                                  "High watermark minus the next offset to finish, per partition.",
                                  2, l_topic_part);
+    static const double latency_buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                              0.1,    0.2,   0.5,   1,     2,    5,    10,
+                                              30,     60,    300};
+    w->s_latency = evf_metric_get(evf_metrics_histogram(
+        m, "event_latency_seconds",
+        "Time from an event's time_ms to its effects being applied (ok outcomes).", 0, NULL,
+        latency_buckets, sizeof(latency_buckets) / sizeof(latency_buckets[0])));
     w->s_rebalances = evf_metric_get(evf_metrics_counter(
         m, "rebalances_total", "Partition assignments and revocations.", 0, NULL));
     w->s_redis_errors = evf_metric_get(evf_metrics_counter(

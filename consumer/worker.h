@@ -72,6 +72,7 @@ typedef struct evf_worker_s {
     size_t nprocm;
     evf_metric_t *m_consumed, *m_dlq, *m_lag;
     evf_series_t *s_duplicates, *s_redis_errors, *s_rebalances, *s_paused;
+    evf_series_t *s_latency; /* event time → effects applied */
     evf_metric_t *m_processed;
 
     pthread_t *tids;
