@@ -4,7 +4,10 @@
 #   make WERROR=1             warnings are errors (CI)
 #   make SANITIZE=address,undefined test   sanitizer build in build/san-*/ (programs there too)
 #   make up|down|status       local Kafka + Redis (KAFKA_PORT=9092 REDIS_PORT=6379)
-#   make deps                 Debian packages;  make demo;  make bench;  make clean
+#   make deps                 Debian packages;  make demo;  make bench [QUICK=1];  make clean
+#   make test-containers      the image, compose file and k8s manifests tested with real containers (podman)
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS=…]   libFuzzer targets (clang, ASan+UBSan)
+#   make test-valgrind        worker/produce/dlq end to end under valgrind memcheck (plain build)
 
 CC       ?= cc
 PKGS     := rdkafka hiredis libprotobuf-c libmicrohttpd jansson
@@ -73,7 +76,7 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(w
 BENCH_PROGS := $(patsubst tests/bench/%_main.c,$(BUILD)/bench/%,$(wildcard tests/bench/*_main.c))
 
 .PHONY: all programs plugins tests test test-unit test-integration up down status deps demo bench \
-        clean format format-check fetch readme-config
+        clean format format-check fetch readme-config test-containers fuzz test-valgrind
 all: programs plugins
 
 programs: $(PROGRAMS)
@@ -151,8 +154,21 @@ fetch:
 deps:
 	@bash deploy/local/deps.sh
 
-demo: all
+# The demo installs what is missing first, so it works on a fresh machine.
+demo:
+	@bash deploy/local/deps.sh
+	@$(MAKE) --no-print-directory all
 	@EVF_BIN=$(BIN) bash deploy/local/demo.sh
+
+test-containers:
+	@bash tests/containers/run.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+test-valgrind: programs
+	@EVF_BIN=$(BIN) bash tests/valgrind/run.sh
 
 bench: all tests
 	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) QUICK=$(QUICK) N=$(N) PARTITIONS=$(PARTITIONS) bash tests/bench/run.sh

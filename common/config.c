@@ -1090,7 +1090,6 @@ int evf_conf_is_secret(const char *key) {
     };
     const conf_prop_t *prop = prop_find(key);
     const char *sub;
-    char lower[512];
     size_t i;
 
     if (prop)
@@ -1106,11 +1105,9 @@ int evf_conf_is_secret(const char *key) {
     } else {
         return 0;
     }
-    for (i = 0; sub[i] && i + 1 < sizeof(lower); i++)
-        lower[i] = (char)tolower((unsigned char)sub[i]);
-    lower[i] = '\0';
+    /* The whole key, however long: a copy into a fixed buffer could cut a secret word off. */
     for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strstr(lower, words[i]))
+        if (strcasestr(sub, words[i]))
             return 1;
     return 0;
 }

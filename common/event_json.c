@@ -277,7 +277,9 @@ static void sb_key(sbuf_t *sb, int *first, const char *name) {
 static void sb_double(sbuf_t *sb, double v) {
     char num[64];
     evf_event_format_double(v, num, sizeof num);
-    if (isfinite(v)) {
+    if (v == 0 && signbit(v)) {
+        sb_puts(sb, "-0.0"); /* "-0" would read back as the integer 0 and lose the sign */
+    } else if (isfinite(v)) {
         sb_puts(sb, num);
     } else {
         sb_putc(sb, '"');

@@ -261,7 +261,7 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
 
 evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *prev,
                               evf_idem_req_t *cur) {
-    const char *argv[2 + 5 + 2];
+    const char *argv[3 + 2 + 5]; /* EVALSHA sha nkeys, up to 2 keys, 5 args */
     char nowbuf[24], leasebuf[24], ttlbuf[24];
     int nkeys = 0;
     if (prev && (!prev->started || !prev->token[0]))

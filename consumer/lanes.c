@@ -412,6 +412,15 @@ size_t evf_lanes_inflight(evf_lanes_t *s) {
     return n;
 }
 
+size_t evf_lanes_active(evf_lanes_t *s) {
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->inflight;
+    for (evf_lane_t *l = s->waiting; l; l = l->ready_next)
+        n -= l->count < n ? l->count : n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
 /* Move waiting lanes whose time has come to the ready list; returns the earliest remaining wait. */
 static int64_t wake_waiting(evf_lanes_t *s, int64_t now) {
     int64_t earliest = 0;

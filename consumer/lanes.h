@@ -86,6 +86,12 @@ void evf_lanes_stop(evf_lanes_t *s);
 /** @returns items queued or running in all partitions. */
 size_t evf_lanes_inflight(evf_lanes_t *s);
 
+/**
+ * @returns items running or ready to run: in-flight minus those in lanes waiting for a later time
+ * (backoff, retry not-before, another owner's lease). Shutdown waits for these only.
+ */
+size_t evf_lanes_active(evf_lanes_t *s);
+
 /* ---- processing threads ---- */
 
 /**

@@ -486,7 +486,16 @@ static evf_series_t *consumed_series(evf_worker_t *w, rd_kafka_topic_t *rkt) {
 }
 
 static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
-    ssize_t n = rd_kafka_consume_batch_queue(w->rkq, POLL_TIMEOUT_MS, msgs, POLL_BATCH);
+    /* rd_kafka_consumer_poll, not rd_kafka_consume_batch_queue: in librdkafka 2.0.2 the batch
+     * call can drop messages of partitions that stay assigned across a rebalance (seen here:
+     * offsets 141-144 never returned, then committed past). Draining with timeout 0 after the
+     * first message keeps the batching. */
+    ssize_t n = 0;
+    rd_kafka_message_t *m0 = rd_kafka_consumer_poll(w->rk, POLL_TIMEOUT_MS);
+    while (m0) {
+        msgs[n++] = m0;
+        m0 = n < POLL_BATCH ? rd_kafka_consumer_poll(w->rk, 0) : NULL;
+    }
     rd_kafka_topic_partition_list_t *pause = NULL;
     atomic_store(&w->last_poll_ms, evf_now_ms());
     for (ssize_t i = 0; i < n; i++) {
@@ -750,7 +759,7 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
             rd_kafka_topic_partition_list_destroy(asg);
         }
         int64_t deadline = evf_now_ms() + w->grace_ms;
-        while (evf_lanes_inflight(w->lanes) > 0 && evf_now_ms() < deadline &&
+        while (evf_lanes_active(w->lanes) > 0 && evf_now_ms() < deadline &&
                !atomic_load(&w->fatal)) {
             if (*stop_flag > 1)
                 break;

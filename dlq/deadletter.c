@@ -126,12 +126,19 @@ int evf_dlq_header_str(const rd_kafka_headers_t *hdrs, const char *name, char *o
 }
 
 int evf_dlq_header_int(const rd_kafka_headers_t *hdrs, const char *name, int64_t *out) {
+    const void *val;
+    size_t size;
     char buf[32], *end;
-    if (evf_dlq_header_str(hdrs, name, buf, sizeof(buf)) != 0 || !buf[0])
+    /* The whole value must be the number: one too long for buf or holding a NUL byte would
+     * otherwise be read by its prefix. */
+    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !val || !size || size >= sizeof(buf) || memchr(val, '\0', size))
         return -1;
+    memcpy(buf, val, size);
+    buf[size] = '\0';
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (errno || *end)
+    if (errno || end == buf || *end)
         return -1;
     *out = v;
     return 0;
@@ -143,4 +150,43 @@ void evf_dlq_source_topic(const rd_kafka_message_t *msg, char *out, size_t out_s
         evf_dlq_header_str(hdrs, EVF_H_ORIGINAL_TOPIC, out, out_size) == 0 && out[0])
         return;
     snprintf(out, out_size, "%s", rd_kafka_topic_name(msg->rkt));
+}
+
+rd_kafka_headers_t *evf_dlq_replay_headers(const rd_kafka_message_t *msg, int64_t replay_count,
+                                           int64_t replayed_at_ms) {
+    rd_kafka_headers_t *orig = NULL;
+    const char *name;
+    const void *val;
+    size_t size;
+
+    if (rd_kafka_message_headers((rd_kafka_message_t *)msg, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        orig = NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(orig ? rd_kafka_header_cnt(orig) + 2 : 2);
+    for (size_t i = 0; orig && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
+                                   RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        if (!strcmp(name, EVF_H_REPLAY_COUNT) || !strcmp(name, EVF_H_REPLAYED_AT) ||
+            !strcmp(name, EVF_H_RETRY_NOT_BEFORE))
+            continue;
+        rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
+    }
+    add_int(h, EVF_H_REPLAY_COUNT, replay_count);
+    add_int(h, EVF_H_REPLAYED_AT, replayed_at_ms);
+    return h;
+}
+
+int evf_dlq_group_of(const char *dlq_topic, const char *original_topic, char *out,
+                     size_t out_size) {
+    size_t tl = strlen(dlq_topic), ol = strlen(original_topic);
+    static const char suffix[] = ".dlq";
+    size_t sl = sizeof(suffix) - 1;
+    if (!ol || tl < ol + 1 + 1 + sl || strncmp(dlq_topic, original_topic, ol) ||
+        dlq_topic[ol] != '.' || strcmp(dlq_topic + tl - sl, suffix))
+        return -1;
+    size_t gl = tl - sl - ol - 1;
+    if (gl + 1 > out_size)
+        return -1;
+    memcpy(out, dlq_topic + ol + 1, gl);
+    out[gl] = '\0';
+    return 0;
 }

@@ -58,7 +58,8 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
 int evf_dlq_header_str(const rd_kafka_headers_t *hdrs, const char *name, char *out,
                        size_t out_size);
 
-/** @brief An integer header. @returns 0 with *out, -1 if absent or not a decimal integer. */
+/** @brief An integer header: the whole value a decimal integer (strtoll syntax, at most 31
+ * bytes). @returns 0 with *out, -1 if absent or not such an integer (*out untouched). */
 int evf_dlq_header_int(const rd_kafka_headers_t *hdrs, const char *name, int64_t *out);
 
 /**
@@ -66,5 +67,23 @@ int evf_dlq_header_int(const rd_kafka_headers_t *hdrs, const char *name, int64_t
  * message's own topic. Writes into out.
  */
 void evf_dlq_source_topic(const rd_kafka_message_t *msg, char *out, size_t out_size);
+
+/**
+ * @brief Headers for a replay copy of the dead letter msg (evfleet-dlq): every header of msg in
+ * order and unchanged, except `evfleet.replay.count`, `evfleet.replayed.at` (replaced) and
+ * `evfleet.retry.not-before` (dropped: a replay runs at once), then `evfleet.replay.count` =
+ * replay_count and `evfleet.replayed.at` = replayed_at_ms. @returns new headers (caller owns).
+ */
+rd_kafka_headers_t *evf_dlq_replay_headers(const rd_kafka_message_t *msg, int64_t replay_count,
+                                           int64_t replayed_at_ms);
+
+/**
+ * @brief The group of a dead-letter topic `<original topic>.<group>.dlq` (topic names may contain
+ * dots: the original topic comes from `evfleet.original.topic`, the group is what lies between
+ * `<original topic>.` and `.dlq`). Writes it into out.
+ * @returns 0, or -1 when dlq_topic is not `<original_topic>.<group>.dlq` with a non-empty group.
+ */
+int evf_dlq_group_of(const char *dlq_topic, const char *original_topic, char *out,
+                     size_t out_size);
 
 #endif

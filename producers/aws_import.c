@@ -463,6 +463,11 @@ static evf_event_t *ddb_record(json_t *rec, const char *path, evf_gen_t *ids, ch
     if (!table_name &&
         opt_string(ddb, "tableName", sub, &table_name, errstr, errstr_size))
         return NULL;
+    if (table_name && strlen(table_name) >= sizeof(table)) {
+        snprintf(errstr, errstr_size, "%s.tableName: longer than %zu bytes", path,
+                 sizeof(table) - 1);
+        return NULL;
+    }
     if (table_name && *table_name)
         snprintf(table, sizeof(table), "%s", table_name);
     else if (!arn || table_from_arn(arn, table, sizeof(table))) {

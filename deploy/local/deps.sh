@@ -10,7 +10,9 @@ PKGS=(
   check libsubunit-dev libjansson-dev
   kcat redis-server redis-tools
   maven default-jre-headless
-  python3 curl ca-certificates procps iproute2
+  python3 python3-venv curl ca-certificates procps iproute2
+  clang libclang-rt-14-dev valgrind
+  podman runc catatonit debootstrap
 )
 
 missing=()

@@ -24,6 +24,7 @@
 #include "event.h"
 #include "http.h"
 #include "kafka.h"
+#include "publisher.h"
 #include "testutil.h"
 
 #define KAFKA_TMO 30000
@@ -44,67 +45,161 @@ static char *xstrdup(const char *s) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Cleanup at exit                                                                              */
+/* Cleanup                                                                                      */
+
+/* What a test made is written to the session's track file as it is made ("topic NAME", "keys
+ * PATTERN", "pid PID" lines): check's forked child that fails an assertion leaves with _exit()
+ * (no atexit handler runs) and one that times out is SIGKILLed, so the runner process sweeps
+ * the file after the suite (evf_fleet_session_end). A child that ends normally cleans its own
+ * at exit. */
 
 #define MAX_TRACKED 128
 
+static char track_path[256];
 static char *tracked_topics[MAX_TRACKED];
 static size_t n_tracked_topics;
 static char *tracked_patterns[MAX_TRACKED];
 static size_t n_tracked_patterns;
 static pid_t tracked_pids[MAX_TRACKED];
 static size_t n_tracked_pids;
+static char *tracked_logs[MAX_TRACKED];
+static size_t n_tracked_logs;
 static pid_t cleanup_owner; /* the process that registered the handler (check forks per test) */
 
-static void cleanup_at_exit(void) {
+static void track_write(const char *kind, const char *what) {
+    char line[600];
+    if (!track_path[0])
+        return;
+    int fd = open(track_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0)
+        return;
+    int n = snprintf(line, sizeof(line), "%s %s\n", kind, what);
+    if (n > 0 && write(fd, line, (size_t)n) != n)
+        fprintf(stderr, "fleet: cannot write %s\n", track_path);
+    close(fd);
+}
+
+/* Is pid (maybe reused since) an evfleet program? */
+static int is_evfleet(pid_t pid) {
+    char path[64], cmd[512];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    cmd[n] = '\0';
+    return strstr(cmd, "evfleet-") != NULL || strstr(cmd, "redis-server") != NULL;
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (evf_test_sh(cmd) != 0)
+        fprintf(stderr, "fleet cleanup: cannot remove %s\n", dir);
+}
+
+static void kill_pid(pid_t pid) {
+    int st;
+    if (pid <= 0 || kill(pid, 0) != 0 || !is_evfleet(pid))
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+static void delete_topics(char **topics, size_t n) {
     char err[512];
+    if (!n)
+        return;
+    evf_conf_t *conf = evf_test_conf();
+    rd_kafka_conf_t *kc = evf_kafka_conf_new(conf, EVF_KAFKA_ADMIN, err, sizeof(err));
+    rd_kafka_t *rk = kc ? rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err)) : NULL;
+    if (rk) {
+        if (evf_kafka_delete_topics(rk, (const char **)topics, n, KAFKA_TMO, err, sizeof(err)))
+            fprintf(stderr, "fleet cleanup: deleting topics: %s\n", err);
+        rd_kafka_destroy(rk);
+    }
+    evf_conf_destroy(conf);
+}
+
+static void delete_keys(char **patterns, size_t n) {
+    char err[512];
+    if (!n)
+        return;
+    evf_conf_t *conf = evf_test_conf();
+    evf_redis_t *r = evf_redis_new(conf, "cleanup", err, sizeof(err));
+    if (r && evf_redis_connect(r, err, sizeof(err)) == EVF_OK) {
+        for (size_t i = 0; i < n; i++)
+            evf_fleet_del_pattern(r, patterns[i]);
+    }
+    evf_redis_destroy(r);
+    evf_conf_destroy(conf);
+}
+
+static void cleanup_at_exit(void) {
     if (getpid() != cleanup_owner)
         return;
-    for (size_t i = 0; i < n_tracked_pids; i++) {
-        if (tracked_pids[i] > 0 && kill(tracked_pids[i], 0) == 0) {
-            int st;
-            kill(tracked_pids[i], SIGKILL);
-            waitpid(tracked_pids[i], &st, 0);
-        }
-    }
+    for (size_t i = 0; i < n_tracked_pids; i++)
+        kill_pid(tracked_pids[i]);
     n_tracked_pids = 0;
-    if (n_tracked_topics) {
-        evf_conf_t *conf = evf_test_conf();
-        rd_kafka_conf_t *kc = evf_kafka_conf_new(conf, EVF_KAFKA_ADMIN, err, sizeof(err));
-        rd_kafka_t *rk = kc ? rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err)) : NULL;
-        if (rk) {
-            if (evf_kafka_delete_topics(rk, (const char **)tracked_topics, n_tracked_topics,
-                                        KAFKA_TMO, err, sizeof(err)))
-                fprintf(stderr, "fleet cleanup: deleting topics: %s\n", err);
-            rd_kafka_destroy(rk);
-        }
-        evf_conf_destroy(conf);
-        for (size_t i = 0; i < n_tracked_topics; i++)
-            free(tracked_topics[i]);
-        n_tracked_topics = 0;
+    delete_topics(tracked_topics, n_tracked_topics);
+    delete_keys(tracked_patterns, n_tracked_patterns);
+    for (size_t i = 0; i < n_tracked_topics; i++)
+        free(tracked_topics[i]);
+    for (size_t i = 0; i < n_tracked_patterns; i++)
+        free(tracked_patterns[i]);
+    n_tracked_topics = n_tracked_patterns = 0;
+    /* The test passed (a failed one leaves with _exit): its logs are not needed. */
+    for (size_t i = 0; i < n_tracked_logs; i++) {
+        unlink(tracked_logs[i]);
+        free(tracked_logs[i]);
     }
-    if (n_tracked_patterns) {
-        evf_conf_t *conf = evf_test_conf();
-        evf_redis_t *r = evf_redis_new(conf, "cleanup", err, sizeof(err));
-        if (r && evf_redis_connect(r, err, sizeof(err)) == EVF_OK) {
-            for (size_t i = 0; i < n_tracked_patterns; i++)
-                evf_fleet_del_pattern(r, tracked_patterns[i]);
-        }
-        evf_redis_destroy(r);
-        evf_conf_destroy(conf);
-        for (size_t i = 0; i < n_tracked_patterns; i++)
-            free(tracked_patterns[i]);
-        n_tracked_patterns = 0;
-    }
+    n_tracked_logs = 0;
 }
 
 static void cleanup_register(void) {
     if (cleanup_owner == getpid())
         return;
-    /* A fresh child of check: forget what the parent tracked (it cleans its own). */
-    n_tracked_topics = n_tracked_patterns = n_tracked_pids = 0;
+    /* A fresh child of check: forget what the parent tracked (the sweep cleans it). */
+    n_tracked_topics = n_tracked_patterns = n_tracked_pids = n_tracked_logs = 0;
     cleanup_owner = getpid();
     atexit(cleanup_at_exit);
+}
+
+void evf_fleet_session_begin(void) {
+    snprintf(track_path, sizeof(track_path), "/tmp/evf-fleet-track-%d.txt", (int)getpid());
+    unlink(track_path);
+}
+
+void evf_fleet_session_end(void) {
+    char *topics[1024], *patterns[256];
+    size_t nt = 0, np = 0;
+    if (!track_path[0])
+        return;
+    FILE *f = fopen(track_path, "r");
+    if (f) {
+        char line[700];
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\n")] = '\0';
+            if (!strncmp(line, "pid ", 4))
+                kill_pid((pid_t)atoi(line + 4));
+            else if (!strncmp(line, "topic ", 6) && nt < 1024)
+                topics[nt++] = xstrdup(line + 6);
+            else if (!strncmp(line, "keys ", 5) && np < 256)
+                patterns[np++] = xstrdup(line + 5);
+            else if (!strncmp(line, "dir /tmp/evf-fleet-redis-", 25) && !strchr(line, '\''))
+                remove_dir(line + 4);
+        }
+        fclose(f);
+    }
+    delete_topics(topics, nt);
+    delete_keys(patterns, np);
+    for (size_t i = 0; i < nt; i++)
+        free(topics[i]);
+    for (size_t i = 0; i < np; i++)
+        free(patterns[i]);
+    unlink(track_path);
+    track_path[0] = '\0';
 }
 
 void evf_fleet_track_topic(const char *topic) {
@@ -114,18 +209,29 @@ void evf_fleet_track_topic(const char *topic) {
             return;
     ck_assert_uint_lt(n_tracked_topics, MAX_TRACKED);
     tracked_topics[n_tracked_topics++] = xstrdup(topic);
+    track_write("topic", topic);
 }
 
 void evf_fleet_track_keys(const char *pattern) {
     cleanup_register();
     ck_assert_uint_lt(n_tracked_patterns, MAX_TRACKED);
     tracked_patterns[n_tracked_patterns++] = xstrdup(pattern);
+    track_write("keys", pattern);
+}
+
+void evf_fleet_track_log(const char *path) {
+    cleanup_register();
+    ck_assert_uint_lt(n_tracked_logs, MAX_TRACKED);
+    tracked_logs[n_tracked_logs++] = xstrdup(path);
 }
 
 static void track_pid(pid_t pid) {
+    char buf[32];
     cleanup_register();
     ck_assert_uint_lt(n_tracked_pids, MAX_TRACKED);
     tracked_pids[n_tracked_pids++] = pid;
+    snprintf(buf, sizeof(buf), "%d", (int)pid);
+    track_write("pid", buf);
 }
 
 static void untrack_pid(pid_t pid) {
@@ -233,7 +339,10 @@ static pid_t spawn(char *const argv[], const char *logfile) {
             close(nul);
         }
         signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
+        if (strchr(argv[0], '/'))
+            execv(argv[0], argv);
+        else
+            execvp(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -241,14 +350,29 @@ static pid_t spawn(char *const argv[], const char *logfile) {
     return pid;
 }
 
+/* Where worker logs go: $EVF_BUILD/test-logs/workers/ (kept when the test fails). */
+static const char *log_dir(void) {
+    static char dir[256];
+    if (!dir[0]) {
+        const char *b = getenv("EVF_BUILD");
+        char cmd[320];
+        snprintf(dir, sizeof(dir), "%s/test-logs/workers", b && *b ? b : "build/default");
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+        if (evf_test_sh(cmd) != 0)
+            snprintf(dir, sizeof(dir), "/tmp");
+    }
+    return dir;
+}
+
 static void worker_prepare(evf_fleet_worker_t *w) {
     static int seq;
     memset(w, 0, sizeof(*w));
     w->port = evf_fleet_free_port();
     snprintf(w->base_url, sizeof(w->base_url), "http://127.0.0.1:%d", w->port);
-    snprintf(w->log_path, sizeof(w->log_path), "/tmp/evf-fleet-%d-%d-%d.log", (int)getpid(),
-             ++seq, w->port);
+    snprintf(w->log_path, sizeof(w->log_path), "%s/worker-%d-%d-%d.log", log_dir(),
+             (int)getpid(), ++seq, w->port);
     unlink(w->log_path);
+    evf_fleet_track_log(w->log_path);
 }
 
 static void worker_spawn(evf_fleet_worker_t *w, char **argv) {
@@ -277,7 +401,11 @@ void evf_fleet_start(evf_fleet_worker_t *w, const evf_fleet_names_t *n,
     OWN("redis.url=%s", evf_test_redis_url());
     OWN("kafka.group.id=%s", n->group);
     OWN("topics=%s", n->topic);
-    OWN("route.*=ledger");
+    int own_routes = 0;
+    for (size_t i = 0; extra && extra[i]; i++)
+        own_routes |= !strncmp(extra[i], "route.", 6);
+    if (!own_routes)
+        OWN("route.*=ledger");
     OWN("http.listen=127.0.0.1:%d", w->port);
     OWN("log.format=json");
     OWN("kafka.session.timeout.ms=6000");
@@ -457,7 +585,7 @@ int evf_fleet_assigned(const evf_fleet_worker_t *w, const char *topic, int *part
     json_t *e;
     json_array_foreach(a, i, e) {
         const char *t = json_string_value(json_object_get(e, "topic"));
-        if (t && !strcmp(t, topic)) {
+        if (t && (!topic || !strcmp(t, topic))) {
             if (n < max)
                 parts[n] = (int)json_integer_value(json_object_get(e, "partition"));
             n++;
@@ -467,8 +595,9 @@ int evf_fleet_assigned(const evf_fleet_worker_t *w, const char *topic, int *part
     return n;
 }
 
-/* 1 when the replicas together hold each partition exactly once and each holds one; desc gets
- * who holds what. */
+/* 1 when the replicas together hold each partition of topic exactly once and each replica holds
+ * some partition (of any of the group's topics: the assignor balances the total count over the
+ * source, retry and replay topics, not each topic); desc gets who holds what. */
 static int balanced(evf_fleet_worker_t *ws, size_t nw, const char *topic, int partitions,
                     char *desc, size_t desc_size) {
     int holders[1024] = {0};
@@ -478,9 +607,10 @@ static int balanced(evf_fleet_worker_t *ws, size_t nw, const char *topic, int pa
     for (size_t k = 0; k < nw; k++) {
         int parts[1024];
         int n = evf_fleet_assigned(&ws[k], topic, parts, 1024);
+        int total = evf_fleet_assigned(&ws[k], NULL, parts + 0, 0);
         off += (size_t)snprintf(desc + off, off < desc_size ? desc_size - off : 0,
-                                "%s[%zu]: ", k ? "; " : "", k);
-        if (n <= 0)
+                                "%s[%zu] (%d in all): ", k ? "; " : "", k, total);
+        if (n < 0 || total <= 0)
             ok = 0;
         for (int i = 0; i < n && i < 1024; i++) {
             if (parts[i] >= 0 && parts[i] < partitions && parts[i] < 1024)
@@ -569,6 +699,29 @@ pid_t evf_fleet_produce_start(const char *const *args, const char *log_path) {
     free(argv[0]);
     free(argv);
     return pid;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Publishing crafted messages                                                                  */
+
+evf_pub_t *evf_fleet_publisher(void) {
+    char err[512];
+    evf_conf_t *conf = evf_test_conf();
+    evf_pub_opts_t opts = {.client_id = "evf-fleet-test"};
+    evf_pub_t *pub = evf_pub_new(conf, &opts, err, sizeof(err));
+    ck_assert_msg(pub, "%s", err);
+    evf_conf_destroy(conf);
+    return pub;
+}
+
+void evf_fleet_publisher_done(evf_pub_t *pub) {
+    evf_pub_stats_t st;
+    int left = evf_pub_flush(pub, KAFKA_TMO);
+    evf_pub_stats(pub, &st);
+    evf_pub_destroy(pub, 1000);
+    ck_assert_msg(left == 0 && st.failed == 0 && st.delivered == st.queued,
+                  "publishing: %d in flight, %" PRIu64 " of %" PRIu64 " failed (%s)", left,
+                  st.failed, st.queued, st.last_reason);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -815,6 +968,50 @@ evf_fleet_idmap_t *evf_fleet_topic_ids(const char *topic, int timeout_ms) {
     return ids;
 }
 
+char *evf_fleet_missing_report(const char *topic, const evf_fleet_idmap_t *ledger) {
+    char err[256];
+    evf_fleet_msgs_t msgs;
+    size_t cap = 4096, len = 0, missing = 0;
+    char *out = xmalloc(cap);
+    out[0] = '\0';
+    evf_fleet_read_topic(topic, &msgs, KAFKA_TMO);
+    int32_t part = -1;
+    int64_t run_start = -1, run_end = -1;
+#define EMIT_RUN()                                                                                 \
+    do {                                                                                           \
+        if (run_start >= 0 && len + 64 < cap)                                                      \
+            len += (size_t)snprintf(out + len, cap - len, " [%d] %" PRId64 "-%" PRId64, part,     \
+                                    run_start, run_end);                                           \
+        run_start = -1;                                                                            \
+    } while (0)
+    for (size_t i = 0; i < msgs.count; i++) {
+        const evf_fleet_msg_t *m = &msgs.msgs[i];
+        char ct[128];
+        const char *h = evf_fleet_header(m, "content-type", ct, sizeof(ct));
+        evf_event_t *ev = evf_event_decode_message(m->value, m->value_len, h, err, sizeof(err));
+        int absent = !ev || evf_fleet_idmap_get(ledger, ev->id) < 0;
+        evf_event_free(ev);
+        if (m->partition != part || !absent || m->offset != run_end + 1)
+            EMIT_RUN();
+        part = m->partition;
+        if (absent) {
+            missing++;
+            if (run_start < 0)
+                run_start = m->offset;
+            run_end = m->offset;
+        }
+    }
+    EMIT_RUN();
+#undef EMIT_RUN
+    evf_fleet_msgs_free(&msgs);
+    char *res = NULL;
+    if (asprintf(&res, "%zu of the topic's messages are not in the ledger, at [partition] "
+                       "offsets:%s", missing, out) < 0)
+        abort();
+    free(out);
+    return res;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Redis                                                                                        */
 
@@ -824,6 +1021,19 @@ evf_redis_t *evf_fleet_redis(void) {
     evf_redis_t *r = evf_redis_new(conf, "test", err, sizeof(err));
     ck_assert_msg(r, "%s", err);
     evf_conf_destroy(conf);
+    ck_assert_msg(evf_redis_connect(r, err, sizeof(err)) == EVF_OK, "%s", err);
+    return r;
+}
+
+evf_redis_t *evf_fleet_redis_url(const char *url, const char *password) {
+    char err[512];
+    evf_redis_opts_t o = {.url = url,
+                          .password = password,
+                          .connect_timeout_ms = 2000,
+                          .command_timeout_ms = 5000,
+                          .role = "test"};
+    evf_redis_t *r = evf_redis_new_opts(&o, err, sizeof(err));
+    ck_assert_msg(r, "%s", err);
     ck_assert_msg(evf_redis_connect(r, err, sizeof(err)) == EVF_OK, "%s", err);
     return r;
 }
@@ -884,7 +1094,7 @@ long evf_fleet_del_pattern(evf_redis_t *r, const char *pattern) {
 }
 
 void evf_fleet_wait_ledger(evf_redis_t *r, const char *ledger, int64_t want, int timeout_ms,
-                           int stall_ms) {
+                           int stall_ms, const char *topic) {
     int64_t start = evf_test_now_ms(), last_change = start, last = -2;
     for (;;) {
         int64_t n = evf_fleet_hlen(r, ledger);
@@ -895,10 +1105,18 @@ void evf_fleet_wait_ledger(evf_redis_t *r, const char *ledger, int64_t want, int
             last = n;
             last_change = now;
         }
-        ck_assert_msg(now - start < timeout_ms && now - last_change < stall_ms,
-                      "ledger %s holds %" PRId64 " of %" PRId64 " ids after %" PRId64
-                      " ms (no progress for %" PRId64 " ms)",
-                      ledger, n, want, now - start, now - last_change);
+        if (now - start >= timeout_ms || now - last_change >= stall_ms) {
+            char *why = NULL;
+            if (topic) {
+                evf_fleet_idmap_t *have = evf_fleet_hash(r, ledger);
+                why = evf_fleet_missing_report(topic, have);
+                evf_fleet_idmap_free(have);
+            }
+            ck_abort_msg("ledger %s holds %" PRId64 " of %" PRId64 " ids after %" PRId64
+                         " ms (no progress for %" PRId64 " ms)%s%s",
+                         ledger, n, want, now - start, now - last_change, why ? ": " : "",
+                         why ? why : "");
+        }
         usleep(200 * 1000);
     }
 }
@@ -929,6 +1147,70 @@ int evf_fleet_ledger_exact(const evf_fleet_idmap_t *ledger, const evf_fleet_idma
         if (k && evf_fleet_idmap_get(expected, k) < 0)
             (*extra)++;
     return *missing == 0 && *wrong == 0 && *extra == 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A private redis-server                                                                       */
+
+static int redis_ping(int port, const char *password) {
+    redisContext *c = redisConnect("127.0.0.1", port);
+    int ok = 0;
+    if (c && !c->err) {
+        redisReply *r = password ? redisCommand(c, "AUTH %s", password) : NULL;
+        if (r)
+            freeReplyObject(r);
+        r = redisCommand(c, "PING");
+        ok = r && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+    }
+    if (c)
+        redisFree(c);
+    return ok;
+}
+
+void evf_fleet_redis_srv_start(evf_fleet_redis_srv_t *srv, const char *requirepass) {
+    char port[16], logfile[200];
+    if (!srv->port)
+        srv->port = evf_fleet_free_port();
+    if (!srv->dir[0]) {
+        snprintf(srv->dir, sizeof(srv->dir), "/tmp/evf-fleet-redis-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(srv->dir));
+        track_write("dir", srv->dir);
+    }
+    snprintf(port, sizeof(port), "%d", srv->port);
+    snprintf(logfile, sizeof(logfile), "%s/redis.log", srv->dir);
+    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", srv->dir, "--logfile", logfile,
+                    "--daemonize", "no", requirepass ? "--requirepass" : NULL,
+                    (char *)requirepass, NULL};
+    srv->pid = spawn(argv, NULL);
+    int64_t deadline = evf_test_now_ms() + 10000;
+    while (!redis_ping(srv->port, requirepass)) {
+        int st;
+        ck_assert_msg(waitpid(srv->pid, &st, WNOHANG) == 0, "redis-server exited (log %s)",
+                      logfile);
+        ck_assert_msg(evf_test_now_ms() < deadline, "redis-server on %d not ready", srv->port);
+        usleep(20 * 1000);
+    }
+}
+
+void evf_fleet_redis_srv_stop(evf_fleet_redis_srv_t *srv) {
+    int st;
+    if (srv->pid <= 0)
+        return;
+    kill(srv->pid, SIGKILL);
+    waitpid(srv->pid, &st, 0);
+    untrack_pid(srv->pid);
+    srv->pid = 0;
+}
+
+void evf_fleet_redis_srv_cleanup(evf_fleet_redis_srv_t *srv) {
+    evf_fleet_redis_srv_stop(srv);
+    if (srv->dir[0]) {
+        remove_dir(srv->dir);
+        srv->dir[0] = '\0';
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */

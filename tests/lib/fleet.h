@@ -6,8 +6,9 @@
  *
  * Runs in the forked check child of each test. Every process started here gets SIGKILL when the
  * test process dies (PR_SET_PDEATHSIG), so a test killed by check's timeout leaves no worker
- * behind; topics and keys registered with evf_fleet_track_*() are removed by an atexit handler
- * (a failing ck_assert exits the child, so it runs then too). */
+ * behind. Topics, Redis keys and processes a test makes are removed when its process exits
+ * normally, and written to a track file that evf_fleet_session_end() sweeps after the suite, for
+ * the tests that failed (check's child leaves with _exit() on a failed assertion) or timed out. */
 #ifndef EVF_FLEET_H
 #define EVF_FLEET_H
 
@@ -19,6 +20,11 @@
 #include "redis.h"
 
 /* ---- a scenario: unique names, tracked for cleanup ---- */
+
+/** @brief Call in main() before srunner_run_all: starts the track file of this run. */
+void evf_fleet_session_begin(void);
+/** @brief Call in main() after srunner_run_all: removes everything the tests tracked. */
+void evf_fleet_session_end(void);
 
 typedef struct {
     char topic[128];  /* the source topic */
@@ -39,6 +45,8 @@ void evf_fleet_names(evf_fleet_names_t *n, const char *what, int unique_prefix);
 void evf_fleet_track_topic(const char *topic);
 /** @brief Delete the Redis keys matching this SCAN pattern at exit too. */
 void evf_fleet_track_keys(const char *pattern);
+/** @brief Remove this log file when the test passes (kept when it fails). */
+void evf_fleet_track_log(const char *path);
 
 /** @brief Create topic with `partitions` partitions (fails the test on error); tracked. */
 void evf_fleet_create_topic(const char *topic, int partitions);
@@ -53,7 +61,7 @@ typedef struct {
     pid_t pid;            /* 0 once reaped */
     int port;             /* http.listen port */
     char base_url[64];    /* http://127.0.0.1:<port> */
-    char log_path[256];   /* stdout + stderr */
+    char log_path[256];   /* stdout + stderr: $EVF_BUILD/test-logs/workers/…, kept on failure */
     int exit_status;      /* raw wait status once reaped */
 } evf_fleet_worker_t;
 
@@ -62,10 +70,11 @@ int evf_fleet_free_port(void);
 
 /**
  * Start `evfleet-worker` for n with the suite's base flags (local brokers and Redis, group,
- * topics, `route.*=ledger`, its own http.listen, JSON logs, session 6 s / heartbeat 0.5 s,
- * shutdown.grace.ms=5000, retry.topics.delays.ms= empty, idempotency.key.prefix), then `extra`
- * (NULL-terminated "key=value" strings, each passed as -X; later wins), then `args` (NULL-
- * terminated raw arguments; may be NULL). The process is tracked: killed at exit if still running.
+ * topics, `route.*=ledger` unless extra has a `route.` key of its own, its own http.listen, JSON
+ * logs, session 6 s / heartbeat 0.5 s, shutdown.grace.ms=5000, retry.topics.delays.ms= empty,
+ * idempotency.key.prefix), then `extra` (NULL-terminated "key=value" strings, each passed as -X;
+ * later wins), then `args` (NULL-terminated raw arguments; may be NULL). The process is tracked:
+ * killed at exit if still running.
  */
 void evf_fleet_start(evf_fleet_worker_t *w, const evf_fleet_names_t *n,
                      const char *const *extra, const char *const *args);
@@ -115,15 +124,16 @@ char *evf_fleet_get(const evf_fleet_worker_t *w, const char *path, int *status);
 void *evf_fleet_status(const evf_fleet_worker_t *w);
 
 /**
- * @brief Partitions of `topic` in w's /status assignment: writes up to max of them into parts.
- * @returns how many are assigned, or -1 when /status cannot be read.
+ * @brief Partitions of `topic` (NULL: of every topic) in w's /status assignment: writes up to
+ * max of them into parts. @returns how many are assigned, or -1 when /status cannot be read.
  */
 int evf_fleet_assigned(const evf_fleet_worker_t *w, const char *topic, int *parts, int max);
 
 /**
  * @brief Wait until the replicas' /status assignments of `topic` together hold each of its
- * `partitions` partitions exactly once, every replica holding at least one, and that stays so
- * for stable_ms. Fails the test on timeout (naming who holds what).
+ * `partitions` partitions exactly once, every replica holding at least one partition of the
+ * group (any topic: the assignor balances the total over source, retry and replay topics), and
+ * that stays so for stable_ms. Fails the test on timeout (naming who holds what).
  */
 void evf_fleet_wait_balanced(evf_fleet_worker_t *ws, size_t nw, const char *topic, int partitions,
                              int stable_ms, int timeout_ms);
@@ -145,6 +155,14 @@ pid_t evf_fleet_produce_start(const char *const *args, const char *log_path);
  * timeout_ms. @returns the exit code (-1: signal or timeout) and the output (malloc'd) in *out.
  */
 int evf_fleet_run(const char *const *argv, int timeout_ms, char **out);
+
+/* ---- publishing crafted messages ---- */
+
+struct evf_pub_s;
+/** @returns a publisher on the local brokers (no topic creation). */
+struct evf_pub_s *evf_fleet_publisher(void);
+/** @brief Flush, check that every message was delivered (fails the test otherwise), destroy. */
+void evf_fleet_publisher_done(struct evf_pub_s *pub);
 
 /* ---- reading back ---- */
 
@@ -198,10 +216,20 @@ int evf_fleet_idmap_at(const evf_fleet_idmap_t *m, size_t i, const char **key, i
 /** @brief The ids of the events (decoded) of a topic, each counted once per message. */
 evf_fleet_idmap_t *evf_fleet_topic_ids(const char *topic, int timeout_ms);
 
+/**
+ * @brief Which messages of topic (decoded event ids) are absent from ledger, as partition offset
+ * ranges: "N of the topic's messages are not in the ledger, at [partition] offsets: [4] 2036-2058
+ * …". @returns a malloc'd string.
+ */
+char *evf_fleet_missing_report(const char *topic, const evf_fleet_idmap_t *ledger);
+
 /* ---- Redis ---- */
 
 /** @returns a connected handle on the local Redis (fails the test otherwise). */
 evf_redis_t *evf_fleet_redis(void);
+
+/** @returns a connected handle on another Redis (fails the test otherwise). */
+evf_redis_t *evf_fleet_redis_url(const char *url, const char *password);
 
 /** @returns the fields of hash key with their integer values (HGETALL). */
 evf_fleet_idmap_t *evf_fleet_hash(evf_redis_t *r, const char *key);
@@ -217,11 +245,12 @@ const char *evf_fleet_hget(evf_redis_t *r, const char *key, const char *field, c
 long evf_fleet_del_pattern(evf_redis_t *r, const char *pattern);
 
 /**
- * @brief Wait until HLEN ledger reaches want (fails the test when timeout_ms passes or when the
- * count does not move for stall_ms, naming how far it got).
+ * @brief Wait until HLEN ledger reaches want. Fails the test when timeout_ms passes or when the
+ * count does not move for stall_ms, naming how far it got and, when topic is not NULL, which of
+ * its messages are missing (evf_fleet_missing_report).
  */
 void evf_fleet_wait_ledger(evf_redis_t *r, const char *ledger, int64_t want, int timeout_ms,
-                           int stall_ms);
+                           int stall_ms, const char *topic);
 
 /**
  * @brief Compare a ledger to the expected ids: writes how many expected ids are missing, how
@@ -231,6 +260,22 @@ void evf_fleet_wait_ledger(evf_redis_t *r, const char *ledger, int64_t want, int
 int evf_fleet_ledger_exact(const evf_fleet_idmap_t *ledger, const evf_fleet_idmap_t *expected,
                            size_t *missing, size_t *wrong, size_t *extra, char *first_wrong,
                            size_t first_wrong_size);
+
+/* ---- a private redis-server (to stop and restart) ---- */
+
+typedef struct {
+    pid_t pid;
+    int port;      /* 0: pick a free one at the first start; kept across restarts */
+    char dir[128]; /* its working directory (and log) */
+} evf_fleet_redis_srv_t;
+
+/** @brief Start redis-server on srv->port (requirepass may be NULL) and wait for PING; tracked
+ * (dies with the test). */
+void evf_fleet_redis_srv_start(evf_fleet_redis_srv_t *srv, const char *requirepass);
+/** @brief SIGKILL it (the port and directory are kept for a restart). */
+void evf_fleet_redis_srv_stop(evf_fleet_redis_srv_t *srv);
+/** @brief Stop and remove its directory. */
+void evf_fleet_redis_srv_cleanup(evf_fleet_redis_srv_t *srv);
 
 /* ---- Kafka ---- */
 

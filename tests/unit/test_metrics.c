@@ -546,6 +546,8 @@ START_TEST(test_concurrency) {
     const double b[] = {1, 3, 5};
     evf_metric_t *hist = evf_metrics_histogram(m, "obs", "x", 1, who, b, 3);
     evf_metric_t *gauge = evf_metrics_gauge(m, "updown", "x", 0, NULL);
+    /* The series exists before the render thread's first look, so every parse sees it. */
+    ck_assert_ptr_nonnull(evf_metric_get(hist, "shared"));
 
     for (int i = 0; i <= THREADS; i++) {
         args[i] = (worker_arg_t){counter, hist, gauge, m, i, &stop};
