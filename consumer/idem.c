@@ -12,6 +12,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "sha256.h"
 
 #define KEY_SOURCE_MAX 8
 
@@ -29,7 +30,7 @@ static const char acquire_src[] =
     "#!lua\n"
     "local now = tonumber(ARGV[1]) local lease = tonumber(ARGV[2]) local ttl = ARGV[3]\n"
     "local owner = ARGV[4] local cmax = tonumber(ARGV[5])\n"
-    "local out = {}\n"
+    "local out = {} local taken = {}\n"
     "for i = 1, #KEYS do\n"
     "  local k = KEYS[i] local token = ARGV[4 + 2 * i] local fp = ARGV[5 + 2 * i]\n"
     "  local st = redis.call('HMGET', k, 'state', 'owner', 'lease_until', 'unfinished', 'fp')\n"
@@ -39,7 +40,7 @@ static const char acquire_src[] =
     "    if fp ~= '' and st[5] and st[5] ~= '' and st[5] ~= fp then\n"
     "      out[i] = {'mismatch', 0, unf}\n"
     "    else out[i] = {'duplicate', 0, unf} end\n"
-    "  elseif state == 'running' and lu > now then\n"
+    "  elseif state == 'running' and lu > now and (st[2] ~= owner or taken[k]) then\n"
     "    out[i] = {'busy', lu, unf}\n"
     "  elseif unf >= cmax then\n"
     "    out[i] = {'crashloop', 0, unf}\n"
@@ -47,6 +48,7 @@ static const char acquire_src[] =
     "    redis.call('HSET', k, 'state', 'running', 'owner', owner, 'token', token,\n"
     "      'lease_until', now + lease, 'unfinished', unf, 'fp', fp, 'updated', now)\n"
     "    redis.call('PEXPIRE', k, ttl)\n"
+    "    taken[k] = true\n"
     "    out[i] = {'acquired', now + lease, unf}\n"
     "  end\n"
     "end\n"
@@ -167,26 +169,75 @@ void evf_idem_destroy(evf_idem_t *idem) {
 
 int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out,
                         size_t out_size) {
-    int n = snprintf(out, out_size, "%s:%s:", idem->prefix, idem->group);
-    size_t len = n > 0 ? (size_t)n : 0;
+    /* The key part: the event id, or the fields joined with '|' (a '|' or '\' inside a value is
+     * escaped with '\', so two different field tuples never join to the same text). A part too
+     * long for the record key is replaced by its SHA-256, so it is never cut. */
+    size_t cap = 1024, len = 0;
+    char *part = malloc(cap);
+    int rc = 0;
+    if (!part)
+        abort();
+    part[0] = '\0';
     if (idem->by_id) {
-        snprintf(out + len, out_size > len ? out_size - len : 0, "%s", ev->id);
-        return 0;
-    }
-    for (size_t i = 0; i < idem->nfields; i++) {
-        char val[512];
-        if (evf_event_field(ev, idem->fields[i], val, sizeof(val)) != 0) {
-            snprintf(out + n, out_size > (size_t)n ? out_size - (size_t)n : 0, "%s", ev->id);
-            return -1;
+        size_t n = strlen(ev->id);
+        if (n + 1 > cap) {
+            cap = n + 1;
+            part = realloc(part, cap);
+            if (!part)
+                abort();
         }
-        int w = snprintf(out + len, out_size > len ? out_size - len : 0, "%s%s", i ? "|" : "",
-                         val);
-        if (w > 0)
-            len += (size_t)w;
-        if (len >= out_size)
-            break;
+        memcpy(part, ev->id, n + 1);
+        len = n;
+    } else {
+        static __thread char val[65536];
+        for (size_t i = 0; i < idem->nfields; i++) {
+            if (evf_event_field(ev, idem->fields[i], val, sizeof(val)) != 0) {
+                /* absent or too long to read: fall back to the event id */
+                len = strlen(ev->id);
+                if (len + 1 > cap) {
+                    cap = len + 1;
+                    part = realloc(part, cap);
+                    if (!part)
+                        abort();
+                }
+                memcpy(part, ev->id, len + 1);
+                rc = -1;
+                break;
+            }
+            size_t vn = strlen(val);
+            if (len + 2 * vn + 2 > cap) {
+                while (len + 2 * vn + 2 > cap)
+                    cap *= 2;
+                part = realloc(part, cap);
+                if (!part)
+                    abort();
+            }
+            if (i)
+                part[len++] = '|';
+            for (size_t k = 0; k < vn; k++) {
+                if (val[k] == '|' || val[k] == '\\')
+                    part[len++] = '\\';
+                part[len++] = val[k];
+            }
+            part[len] = '\0';
+        }
     }
-    return 0;
+    int head = snprintf(out, out_size, "%s:%s:", idem->prefix, idem->group);
+    if (head < 0)
+        head = 0;
+    if ((size_t)head + len + 1 <= out_size) {
+        memcpy(out + head, part, len + 1);
+    } else {
+        uint8_t d[EVF_SHA256_DIGEST_LEN];
+        char hex[2 * EVF_SHA256_DIGEST_LEN + 1];
+        evf_sha256(part, len, d);
+        for (size_t i = 0; i < EVF_SHA256_DIGEST_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        snprintf(out + head, out_size > (size_t)head ? out_size - (size_t)head : 0, "sha256:%s",
+                 hex);
+    }
+    free(part);
+    return rc;
 }
 
 /* A random 128-bit token as hex. */
@@ -271,8 +322,10 @@ evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *
     snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
     snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
     snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
-    argv[0] = "EVALSHA";
-    argv[1] = start_script.sha1;
+    /* EVAL with the source, not EVALSHA: the mark is not read back before the call runs, so a
+     * server that lost its scripts (restart) must not drop it. */
+    argv[0] = "EVAL";
+    argv[1] = start_src;
     if (prev)
         argv[3 + nkeys++] = prev->record_key;
     if (cur)
@@ -286,7 +339,6 @@ evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *
     argv[a++] = ttlbuf;
     argv[a++] = prev ? prev->token : "";
     argv[a++] = cur ? cur->token : "";
-    /* The script must be known to the server: acquire (same connection) loaded our scripts. */
     evf_err_t err = evf_redis_append_argv(r, a, argv, NULL);
     if (err == EVF_OK)
         err = evf_redis_flush(r);

@@ -30,6 +30,7 @@
 #define EMITS_MAX 64
 #define TRANSPORT_WAIT_MS 1000
 #define HOLD_WAIT_MS 2000
+#define BATCH_BUDGET_MS 100 /* past this, a batch stops starting calls and gives the rest back */
 
 typedef enum {
     SLOT_IDLE = 0,  /* not handled in this batch (left for a later one) */
@@ -67,7 +68,7 @@ typedef struct slot_s {
     item_ctx_t ctx;
     evf_idem_req_t req;
     int acquired;
-    char record_key[512];
+    char record_key[1024];
     char fp[33];
     /* failure */
     evf_class_t cls;
@@ -94,6 +95,7 @@ struct thread_s {
     int lookups_flush;          /* a lookup needs committed state: flush pending commits first */
     int64_t delays[16];
     size_t ndelays;
+    uint64_t seen_errors; /* Redis error count when the scripts were last loaded */
 };
 
 int64_t evf_now_ms(void) {
@@ -421,6 +423,7 @@ static void acquire(thread_t *th) {
     evf_idem_drain(th->redis);
     if (evf_idem_acquire_batch(w->idem, th->redis, reqs, n) != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
+        evf_series_inc(w->s_redis_errors);
         evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
         for (size_t i = 0; i < n; i++)
             slot_wait(th, who[i], evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
@@ -497,6 +500,7 @@ static void run_one(thread_t *th, slot_t *s) {
     }
     if (w->idem) {
         if (evf_idem_mark_start(w->idem, th->redis, th->open_start, &s->req) != EVF_OK) {
+            evf_series_inc(w->s_redis_errors);
             slot_wait(th, s, evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
             return;
         }
@@ -613,6 +617,7 @@ static void flush_commits(thread_t *th) {
     evf_idem_drain(th->redis);
     if (evf_fx_apply_batch(th->redis, items, m, results, reasons) != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
+        evf_series_inc(w->s_redis_errors);
         evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
         for (size_t i = 0; i < m; i++)
             slot_wait(th, who[i], evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
@@ -741,12 +746,14 @@ static void release_records(thread_t *th) {
     if (evf_idem_release_batch(w->idem, th->redis, reqs, n, NULL) != EVF_OK) {
         /* The leases expire by themselves; nothing is lost. */
         atomic_store(&w->redis_ok, 0);
+        evf_series_inc(w->s_redis_errors);
     }
 }
 
 static void run_batch(thread_t *th) {
     evf_worker_t *w = th->w;
     evf_lane_t *blocked = NULL;
+    int64_t batch_start = evf_now_ms();
 
     for (size_t i = 0; i < th->n; i++) {
         slot_t *s = &th->slots[i];
@@ -780,6 +787,12 @@ static void run_batch(thread_t *th) {
         }
         if (s->state != SLOT_RUNNABLE)
             continue;
+        if (evf_now_ms() - batch_start > BATCH_BUDGET_MS) {
+            /* Slow calls: give the rest back so other threads run them meanwhile (one slow
+             * key or partition must not hold the others taken in the same batch). */
+            s->state = SLOT_IDLE;
+            continue;
+        }
         run_one(th, s);
         if (s->state == SLOT_WAIT)
             blocked = lane;
@@ -834,6 +847,13 @@ void *evf_pipeline_thread(void *arg) {
                               200);
         if (th.n == 0)
             continue;
+        /* After a Redis failure the server may have restarted without our scripts: load the
+         * pipelined start script again before it is used. */
+        if (w->idem && evf_redis_error_count(th.redis) != th.seen_errors) {
+            th.seen_errors = evf_redis_error_count(th.redis);
+            if (evf_idem_prepare(th.redis) != EVF_OK)
+                th.seen_errors--; /* try again next batch */
+        }
         run_batch(&th);
         evf_lanes_finish(w->lanes, th.items, th.n);
         th.n = 0;

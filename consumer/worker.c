@@ -740,9 +740,11 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
                     evf_worker_set_error(w, "redis", "%s", "");
                 } else {
                     atomic_store(&w->redis_ok, 0);
+                    evf_series_inc(w->s_redis_errors);
                     evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(probe));
                 }
             } else {
+                evf_series_inc(w->s_redis_errors);
                 atomic_store(&w->redis_ok, 0);
                 evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(probe));
             }
@@ -769,6 +771,11 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
 
 done:
     if (started_threads) {
+        /* Copies still waiting for a broker that does not answer would hold the threads until
+         * message.timeout.ms: purge them (their items are not done; the next owner reruns them). */
+        if (w->pub)
+            rd_kafka_purge(evf_pub_handle(w->pub),
+                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         evf_lanes_stop(w->lanes);
         atomic_store(&w->running, 0);
         for (int i = 0; i < started_threads; i++)

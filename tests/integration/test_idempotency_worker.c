@@ -13,7 +13,10 @@
  *       class fingerprint-mismatch;
  *   (g) idempotency.key.source: a resend with a new id but the same fields is a duplicate;
  *   (h) a private Redis killed mid-stream for several seconds and restarted → the worker is not
- *       ready meanwhile (/readyz names redis), resumes by itself, every count 1;
+ *       ready meanwhile (/readyz names redis), resumes by itself, every count 1, and counts the
+ *       failures in evfleet_redis_errors_total; with the default lease (60 s) it must resume
+ *       without waiting for the leases of the records it held itself (both fail today: see the
+ *       report of issue #7);
  *   (i) a wrong Redis password → the worker stays up, not ready, /readyz names the auth problem,
  *       no password in its log, /status or /metrics;
  *   (j) a Redis that may evict keys → the worker refuses to start (exit ≠ 0, says how to fix),

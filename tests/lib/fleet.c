@@ -551,6 +551,11 @@ int evf_fleet_stop(evf_fleet_worker_t *w, int timeout_ms, int64_t *elapsed_ms) {
     return exit_code_of(st);
 }
 
+void evf_fleet_term(evf_fleet_worker_t *w) {
+    if (w->pid > 0)
+        kill(w->pid, SIGTERM);
+}
+
 void evf_fleet_kill(evf_fleet_worker_t *w) {
     if (w->pid <= 0)
         return;

@@ -98,6 +98,9 @@ void evf_fleet_wait_ready(evf_fleet_worker_t *w, int timeout_ms);
  */
 int evf_fleet_stop(evf_fleet_worker_t *w, int timeout_ms, int64_t *elapsed_ms);
 
+/** @brief Send SIGTERM without waiting (then evf_fleet_wait_exit). */
+void evf_fleet_term(evf_fleet_worker_t *w);
+
 /** @brief SIGKILL and reap (no-op when already reaped). */
 void evf_fleet_kill(evf_fleet_worker_t *w);
 
