@@ -22,6 +22,9 @@
 #define POLL_BATCH 1000
 #define POLL_TIMEOUT_MS 100
 #define DLQ_HEADROOM (64 * 1024)
+/* Each admin call at start is bounded so SIGTERM is served within a few seconds while Kafka is
+ * unreachable; the start loop retries. */
+#define STARTUP_CALL_MS 3000
 
 void evf_pipeline_on_delivery(void *msg_opaque, rd_kafka_resp_err_t err, const char *topic,
                               int32_t partition, int64_t offset, void *cb_opaque);
@@ -326,7 +329,7 @@ static int ensure_topics(evf_worker_t *w, char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < w->ntopics; i++)
         src[i] = (evf_topic_spec_t){.name = w->topics[i], .partitions = partitions,
                                     .replication_factor = rf};
-    if (evf_kafka_ensure_topics(w->rk, src, w->ntopics, 15000, errstr, errstr_size) != 0)
+    if (evf_kafka_ensure_topics(w->rk, src, w->ntopics, STARTUP_CALL_MS, errstr, errstr_size) != 0)
         return -1;
 
     size_t per = ndelays + 2, n = 0;
@@ -340,12 +343,13 @@ static int ensure_topics(evf_worker_t *w, char *errstr, size_t errstr_size) {
         char val[64];
         int64_t mmb = 1048588; /* Kafka's default max.message.bytes */
         if (evf_kafka_topic_config(w->rk, w->topics[i], "max.message.bytes", val, sizeof(val),
-                                   10000, errstr, errstr_size) == 0)
+                                   STARTUP_CALL_MS, errstr, errstr_size) == 0)
             mmb = atoll(val);
         int64_t derived = mmb + DLQ_HEADROOM;
         if (derived > biggest)
             biggest = derived;
-        int src_parts = evf_kafka_partition_count(w->rk, w->topics[i], 5000, errstr, errstr_size);
+        int src_parts =
+            evf_kafka_partition_count(w->rk, w->topics[i], STARTUP_CALL_MS, errstr, errstr_size);
         if (src_parts <= 0)
             src_parts = partitions;
         for (size_t k = 1; k <= ndelays; k++) {
@@ -360,7 +364,7 @@ static int ensure_topics(evf_worker_t *w, char *errstr, size_t errstr_size) {
         specs[n] = (evf_topic_spec_t){names[n], src_parts, rf, derived, 0};
         n++;
     }
-    if (evf_kafka_ensure_topics(w->rk, specs, n, 15000, errstr, errstr_size) != 0)
+    if (evf_kafka_ensure_topics(w->rk, specs, n, STARTUP_CALL_MS, errstr, errstr_size) != 0)
         rc = -1;
     w->dlq_max_message_bytes = biggest;
     free(specs);
@@ -550,6 +554,55 @@ static void kafka_health(evf_worker_t *w) {
     }
 }
 
+/* Shutdown watchdog: librdkafka 2.0.2 can block while leaving the group (seen when the topics
+ * were deleted under the worker). Once the final commit is done nothing is lost by exiting, so
+ * past grace + WATCHDOG_SLACK_MS the process exits 0 then, or 1 if it had not committed yet. */
+#define WATCHDOG_SLACK_MS 5000
+static void *shutdown_watchdog(void *arg) {
+    evf_worker_t *w = arg;
+    int64_t deadline = evf_now_ms() + w->grace_ms + WATCHDOG_SLACK_MS;
+    while (evf_now_ms() < deadline)
+        usleep(100 * 1000);
+    EVF_ERR("worker", "shutdown did not finish within shutdown.grace.ms + %d ms (%s); exiting",
+            WATCHDOG_SLACK_MS,
+            atomic_load(&w->committed) ? "offsets committed, leaving the group hung"
+                                       : "before the final commit");
+    _exit(atomic_load(&w->committed) ? 0 : 1);
+    return NULL;
+}
+
+/* Leave the group with a bound: rd_kafka_consumer_close() can wait indefinitely (seen with
+ * librdkafka 2.0.2 when the topics were deleted: commits of the unassigned partitions keep
+ * failing). The close runs on a queue we poll for at most CLOSE_BOUND_MS; rebalance events on it
+ * go through the same callback as during polling. */
+#define CLOSE_BOUND_MS 5000
+static void close_consumer(evf_worker_t *w) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(w->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(w->rk, q);
+    int64_t deadline = evf_now_ms() + CLOSE_BOUND_MS;
+    if (e) {
+        EVF_WARN("kafka", "close: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else {
+        while (!rd_kafka_consumer_closed(w->rk) && evf_now_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (!ev)
+                continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                rd_kafka_topic_partition_list_t *parts =
+                    rd_kafka_event_topic_partition_list(ev);
+                rebalance_cb(w->rk, rd_kafka_event_error(ev), parts, w);
+            }
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    w->closed = rd_kafka_consumer_closed(w->rk);
+    if (!w->closed)
+        EVF_WARN("kafka", "leaving the group did not finish within %d ms; closing anyway",
+                 CLOSE_BOUND_MS);
+    rd_kafka_queue_destroy(q);
+}
+
 static void worker_destroy(evf_worker_t *w) {
     if (!w)
         return;
@@ -557,7 +610,7 @@ static void worker_destroy(evf_worker_t *w) {
     if (w->rk) {
         if (w->rkq)
             rd_kafka_queue_destroy(w->rkq);
-        rd_kafka_destroy(w->rk);
+        rd_kafka_destroy_flags(w->rk, w->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     evf_pub_destroy(w->pub, (int)(w->grace_ms > 0 ? w->grace_ms : 1000));
     evf_lanes_destroy(w->lanes);
@@ -669,8 +722,10 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
     }
     for (;;) {
         int ok = redis_check(w, probe);
+        atomic_store(&w->last_poll_ms, evf_now_ms()); /* alive, waiting: /healthz stays 200 */
         if (ok > 0)
             break;
+        evf_series_inc(w->s_redis_errors);
         if (ok < 0) {
             rc = 1;
             goto done;
@@ -683,8 +738,10 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
 
     /* Topics: wait for Kafka, never crash. */
     for (;;) {
+        atomic_store(&w->last_poll_ms, evf_now_ms());
         if (ensure_topics(w, err, sizeof(err)) == 0)
             break;
+        atomic_store(&w->last_poll_ms, evf_now_ms());
         evf_worker_set_error(w, "kafka", "%s", err);
         EVF_WARN("worker", "topics not ready: %s; retrying", err);
         if (sleep_until_stop(w, 2000))
@@ -752,6 +809,11 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
     }
 
     /* Shutdown: stop fetching, let in-flight work finish within the grace period. */
+    {
+        pthread_t wd;
+        if (pthread_create(&wd, NULL, shutdown_watchdog, w) == 0)
+            pthread_detach(wd);
+    }
     EVF_INFO("worker", "shutting down: finishing %zu in-flight event(s) within %" PRId64 " ms",
              evf_lanes_inflight(w->lanes), w->grace_ms);
     {
@@ -786,7 +848,8 @@ done:
         rd_kafka_resp_err_t cerr = rd_kafka_commit(w->rk, NULL, 0);
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             EVF_WARN("kafka", "final commit: %s", rd_kafka_err2str(cerr));
-        rd_kafka_consumer_close(w->rk);
+        atomic_store(&w->committed, 1);
+        close_consumer(w);
     }
     if (atomic_load(&w->fatal) && rc == 0)
         rc = 1;

@@ -88,6 +88,8 @@ typedef struct evf_worker_s {
     atomic_int running;        /* processing threads keep going while 1 */
     atomic_int fatal;
     int64_t started_ms;
+    int closed; /* the consumer left its group cleanly */
+    atomic_int committed; /* the final commit was attempted */
     volatile sig_atomic_t *stop_flag;
 } evf_worker_t;
 

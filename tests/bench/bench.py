@@ -11,7 +11,8 @@ over all of them:
   2. worker, route.*=noop, idempotency off       3. the same, idempotency on
   4. idempotency on, route.*=chaos, 1% of events fail transiently once (in-place retries)
   5. the built-ins on the realistic mix, config/worker.conf (the shipped configuration)
-  6. end-to-end latency (event time_ms -> effects applied) at fixed rates, idempotency on
+  6. end-to-end latency (event time_ms -> effects applied) at fixed rates, idempotency on, and
+     beside it Kafka's share (tests/bench/latency: the same events read by a bare consumer)
   7. per worker run: peak RSS, CPU per event, start -> join -> first event, SIGTERM -> exit idle
 Prints a table and writes the raw figures as JSON. Exit 0 when every run completed (targets are
 reported, never asserted), 1 when a measurement could not be made.
@@ -21,6 +22,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import statistics
@@ -497,6 +499,10 @@ def measure_kcat(rep):
     lines = first_lines = 0
     t_first = None
     while True:
+        if not select.select([fd], [], [], STALL_S)[0]:
+            p.kill()
+            p.wait()
+            raise RuntimeError(f"kcat: no output for {STALL_S}s after {lines} message(s)")
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             break

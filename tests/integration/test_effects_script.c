@@ -8,9 +8,11 @@
  *   - validation: a HINCRBY on a non-integer field, a HSET on a string key … → REJECTED with a
  *     reason and NOTHING of that event applied, while the other events of the batch apply;
  *   - the record's TTL after completion, `unfinished` decremented with clear_start;
- *   - inputs that pass the validation but that Redis refuses at apply time (numeric formats,
- *     overflow, conflicting effects of one event, a field-less guard on a hash): the batch must
- *     still answer per event, all or nothing — these fail today (see the report of issue #7).
+ *   - inputs that pass the queue's validation but that Redis refuses at apply time (numeric
+ *     formats, overflow, conflicting effects of one event, a field-less guard on a hash): the
+ *     batch must still answer per event, all or nothing; and sequences Redis does apply (a DEL
+ *     then a rewrite, HMAX keeping the larger value, results up to INT64_MAX) must not be
+ *     refused.
  *
  * Every key starts with a unique prefix; the suite deletes them (and the fleet tracker sweeps
  * them after a failed test). */
@@ -859,6 +861,51 @@ START_TEST(fieldless_guard_on_a_hash_key) {
 }
 END_TEST
 
+/* The validation must not refuse an event Redis would apply: it has to follow the event's own
+ * effects (a DEL empties the key for the effects after it, HMAX/HMIN keep the larger/smaller
+ * value) and accept every int64 result. Each case is its own event; all failures are listed. */
+START_TEST(valid_sequences_are_not_rejected) {
+    struct {
+        const char *what, *setup_field, *setup_value, *key;
+        evf_fx_op_t op[3];
+        const char *field[3], *value[3];
+        const char *check_field, *want;
+    } cases[] = {
+        {"DEL h, HSET h f 1, HINCRBY h n 1 (h n was 'abc' before the DEL)", "n", "abc", "h1",
+         {EVF_FX_DEL, EVF_FX_HSET, EVF_FX_HINCRBY}, {NULL, "f", "n"}, {NULL, "1", "1"}, "n",
+         "1"},
+        {"HMAX h m 1e3 (stored 5000 stays), then HINCRBY h m 1", "m", "5000", "h2",
+         {EVF_FX_HMAX, EVF_FX_HINCRBY, 0}, {"m", "m", NULL}, {"1e3", "1", NULL}, "m", "5001"},
+        {"HINCRBY to INT64_MAX - 1", "big", "9223372036854775800", "h3",
+         {EVF_FX_HINCRBY, 0, 0}, {"big", NULL, NULL}, {"6", NULL, NULL}, "big",
+         "9223372036854775806"},
+    };
+    char failures[2048] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char recname[32], reason[128] = "";
+        const char *key = K(cases[i].key);
+        snprintf(recname, sizeof(recname), "vrec%zu", i);
+        evf_itest_ok(R, "HSET %s %s %s", key, cases[i].setup_field, cases[i].setup_value);
+        record(K(recname), "tok", 0);
+        evf_fx_t *fx = evf_fx_new(8);
+        for (int j = 0; j < 3 && cases[i].op[j]; j++)
+            add(fx, 0, cases[i].op[j], key, cases[i].field[j], cases[i].value[j]);
+        evf_fx_status_t st = apply1(fx, K(recname), "tok", 0, reason);
+        char *v = hget(key, cases[i].check_field);
+        if (st != EVF_FX_APPLIED || !v || strcmp(v, cases[i].want))
+            off += (size_t)snprintf(failures + off,
+                                    off < sizeof(failures) ? sizeof(failures) - off : 0,
+                                    "\n  %s: %s (%s), %s = %s, want %s", cases[i].what,
+                                    status_name(st), reason, cases[i].check_field,
+                                    v ? v : "(absent)", cases[i].want);
+        free(v);
+        evf_fx_destroy(fx);
+    }
+    ck_assert_msg(!failures[0], "valid events refused by the validation:%s", failures);
+}
+END_TEST
+
 static Suite *effects_script_suite(void) {
     Suite *s = suite_create("effects_script");
     TCase *tc = tcase_create("script");
@@ -888,6 +935,7 @@ static Suite *effects_script_suite(void) {
     tcase_add_test(refused, stored_numbers_redis_refuses);
     tcase_add_test(refused, conflicting_effects_of_one_event);
     tcase_add_test(refused, fieldless_guard_on_a_hash_key);
+    tcase_add_test(refused, valid_sequences_are_not_rejected);
     suite_add_tcase(s, refused);
     return s;
 }

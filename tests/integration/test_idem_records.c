@@ -9,8 +9,9 @@
  *   - every write (release, mark_start, completion) is fenced by the token and refreshes the TTL;
  *   - idempotency.key.source fields make the record key; a resend with a new id but the same
  *     fields maps to the same record;
- *   - a start mark after the server lost its scripts (restart), and key-source values that are
- *     ambiguous or long: these fail today (see the report of issue #7).
+ *   - found while writing this suite: a start mark after the server lost its scripts (restart),
+ *     key-source values containing the separator, longer than 512 bytes, or reading like the
+ *     hashed form of a long one.
  * Keys use a unique prefix, deleted at the end of each test (and swept after a failed one). */
 #include <check.h>
 #include <inttypes.h>
@@ -535,6 +536,30 @@ START_TEST(key_source_long_values) {
 }
 END_TEST
 
+/* A key part too long for the record key is replaced by "sha256:<hex>" of it: a short value
+ * that reads like that must not land on the same record. */
+START_TEST(hashed_key_part_distinct_from_a_literal_one) {
+    char objkey[1201], k1[1024], k2[1024], head[256];
+    memset(objkey, 'k', 1200);
+    objkey[1200] = '\0';
+    evf_idem_t *idem = idem_new("owner-a", LEASE_MS, 3, "s3.key");
+    evf_event_t *e1 = s3_event("id-h1", "photos", objkey, "01");
+    ck_assert_int_eq(evf_idem_record_key(idem, e1, k1, sizeof(k1)), 0);
+    snprintf(head, sizeof(head), "%s:%s:", P, GROUP);
+    ck_assert_msg(!strncmp(k1, head, strlen(head)), "record key %s", k1);
+    /* Another object whose key is literally the first one's key part. */
+    evf_event_t *e2 = s3_event("id-h2", "photos", k1 + strlen(head), "01");
+    ck_assert_int_eq(evf_idem_record_key(idem, e2, k2, sizeof(k2)), 0);
+    ck_assert_msg(strcmp(k1, k2) != 0,
+                  "the object named '%s' shares the record key of a 1200-byte object key: one "
+                  "of them is skipped as a duplicate",
+                  e2->s3->key);
+    evf_event_free(e1);
+    evf_event_free(e2);
+    evf_idem_destroy(idem);
+}
+END_TEST
+
 /* After a Redis restart the server has no scripts: the first start mark of a connection must
  * still be counted (the pipeline calls evf_idem_prepare once per thread, at its first connect). */
 START_TEST(start_mark_after_the_server_lost_its_scripts) {
@@ -603,6 +628,7 @@ static Suite *idem_records_suite(void) {
     tcase_set_timeout(found, 60);
     tcase_add_test(found, key_source_values_containing_the_separator);
     tcase_add_test(found, key_source_long_values);
+    tcase_add_test(found, hashed_key_part_distinct_from_a_literal_one);
     tcase_add_test(found, start_mark_after_the_server_lost_its_scripts);
     suite_add_tcase(s, found);
     return s;
