@@ -222,6 +222,18 @@ int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out
             part[len] = '\0';
         }
     }
+    /* A literal part starting with '#' or '\\' gets a '\\' in front: it never equals a hashed one. */
+    if (len && (part[0] == '#' || part[0] == '\\')) {
+        if (len + 2 > cap) {
+            cap = len + 2;
+            part = realloc(part, cap);
+            if (!part)
+                abort();
+        }
+        memmove(part + 1, part, len + 1);
+        part[0] = '\\';
+        len++;
+    }
     int head = snprintf(out, out_size, "%s:%s:", idem->prefix, idem->group);
     if (head < 0)
         head = 0;
@@ -233,7 +245,7 @@ int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out
         evf_sha256(part, len, d);
         for (size_t i = 0; i < EVF_SHA256_DIGEST_LEN; i++)
             snprintf(hex + 2 * i, 3, "%02x", d[i]);
-        snprintf(out + head, out_size > (size_t)head ? out_size - (size_t)head : 0, "sha256:%s",
+        snprintf(out + head, out_size > (size_t)head ? out_size - (size_t)head : 0, "#sha256:%s",
                  hex);
     }
     free(part);

@@ -33,7 +33,8 @@ void evf_idem_destroy(evf_idem_t *idem); /* NULL-safe */
 /**
  * @brief Write the record key of ev: `<prefix>:<group>:<key>` where key is the event id, or the
  * key.source fields joined with '|' ('|' and '\\' inside values escaped with '\\'); a key part
- * too long for out becomes `sha256:<hex>` of it, never cut. Our own live lease does not block an
+ * too long for out becomes `#sha256:<hex>` of it, never cut (a literal part starting with '#' is
+ * escaped). Our own live lease does not block an
  * acquisition (fencing keeps a second holder in this process from applying twice).
  * @returns 0, or -1 if a configured field is absent (then the event id is used).
  */

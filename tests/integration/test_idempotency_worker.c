@@ -3,8 +3,8 @@
  * hash; exactly once = every field at 1):
  *   (a) the same event published twice (same id) → counted once, duplicates_skipped_total ≥ 1;
  *   (b) 10,000 events each published twice → every count 1;
- *   (c) the same event on two partitions held by two workers of one group: they race on one
- *       record → exactly one runs;
+ *   (c) the same event on two partitions held by two workers of one group (and by two threads
+ *       of one worker): they race on one record → exactly one completes;
  *   (d) SIGKILL a worker mid-stream → the other takes over after the session timeout and the
  *       lease expiry → every count 1;
  *   (e) a worker SIGSTOPped mid-batch past its lease and session timeout, a takeover, then
@@ -15,8 +15,7 @@
  *   (h) a private Redis killed mid-stream for several seconds and restarted → the worker is not
  *       ready meanwhile (/readyz names redis), resumes by itself, every count 1, and counts the
  *       failures in evfleet_redis_errors_total; with the default lease (60 s) it must resume
- *       without waiting for the leases of the records it held itself (both fail today: see the
- *       report of issue #7);
+ *       without waiting for the leases of the records it held itself;
  *   (i) a wrong Redis password → the worker stays up, not ready, /readyz names the auth problem,
  *       no password in its log, /status or /metrics;
  *   (j) a Redis that may evict keys → the worker refuses to start (exit ≠ 0, says how to fix),
@@ -284,6 +283,51 @@ START_TEST(same_id_on_two_partitions_runs_once) {
     for (int k = 0; k < 2; k++)
         stop_ok(&ws[k], k ? "worker B" : "worker A");
     expect_ledger(r, n.ledger, ids);
+    evf_fleet_idmap_free(ids);
+    evf_redis_destroy(r);
+}
+END_TEST
+
+/* The same, with both partitions on one worker (two processing threads): its two threads hold
+ * the same record in turn; one completes, the other finds it done. */
+START_TEST(same_id_on_two_partitions_of_one_worker_runs_once) {
+    evf_fleet_names_t n;
+    evf_fleet_worker_t w;
+    evf_fleet_names(&n, "race1", 1);
+    evf_fleet_create_topic(n.topic, 2);
+    evf_redis_t *r = evf_fleet_redis();
+    static const char *const extra[] = {"topics.partitions=2",
+                                        "worker.threads=2",
+                                        "route.*=chaos",
+                                        "processor.chaos.ledger=true",
+                                        "processor.chaos.latency.ms=150",
+                                        NULL};
+    start_ready(&w, &n, extra);
+    int parts[8];
+    ck_assert_int_eq(evf_fleet_assigned(&w, n.topic, parts, 8), 2);
+
+    char base[96], id[160];
+    evf_test_unique(base, sizeof(base), "ev-race1");
+    evf_fleet_idmap_t *ids = evf_fleet_idmap_new();
+    struct evf_pub_s *pub = evf_fleet_publisher();
+    for (int i = 0; i < RACE; i++) {
+        snprintf(id, sizeof(id), "%s-%d", base, i);
+        evf_event_t *ev = evf_itest_iot(id, "dev-race", "temp", i, 1000 + i, NULL);
+        evf_itest_send(pub, n.topic, 0, ev);
+        evf_itest_send(pub, n.topic, 1, ev);
+        evf_event_free(ev);
+        evf_fleet_idmap_add(ids, id, 1);
+    }
+    evf_fleet_publisher_done(pub);
+    evf_fleet_wait_ledger(r, n.ledger, RACE, 60000, 30000, n.topic);
+    evf_itest_wait_metric(&w, M_DUP, NULL, RACE, METRIC_MS);
+    expect_ledger(r, n.ledger, ids);
+    double ok = metric(&w, M_PROCESSED, "outcome=ok");
+    double calls = metric(&w, "evfleet_processing_seconds_count", "processor=chaos");
+    fprintf(stderr, "same_id_on_two_partitions_of_one_worker_runs_once: %.0f processor calls "
+            "for %d events delivered twice\n", calls, RACE);
+    ck_assert_msg(ok == RACE, "ok outcomes %.0f, want %d", ok, RACE);
+    stop_ok(&w, "worker");
     evf_fleet_idmap_free(ids);
     evf_redis_destroy(r);
 }
@@ -630,8 +674,11 @@ static void redis_outage(const char *what, int partitions, int events, int down_
      * events were completed. */
     int64_t deadline = evf_test_now_ms() + LEDGER_MS;
     for (;;) {
-        if (evf_fleet_hlen(r, n.ledger) >= 1 && call_running(r, &n, base, events))
+        int64_t done = evf_fleet_hlen(r, n.ledger);
+        if (done >= 1 && call_running(r, &n, base, events))
             break;
+        ck_assert_msg(done < events, "all %d events were done before the outage could start",
+                      events);
         ck_assert_msg(evf_test_now_ms() < deadline, "no progress before the outage");
         usleep(5 * 1000);
     }
@@ -807,6 +854,7 @@ static Suite *idempotency_worker_suite(void) {
     tcase_add_test(tc, same_event_twice_counted_once);
     tcase_add_test(tc, ten_thousand_events_each_twice);
     tcase_add_test(tc, same_id_on_two_partitions_runs_once);
+    tcase_add_test(tc, same_id_on_two_partitions_of_one_worker_runs_once);
     tcase_add_test(tc, sigkill_mid_stream_taken_over);
     tcase_add_test(tc, sigstop_zombie_is_fenced);
     tcase_add_test(tc, fingerprint_mismatch_dead_lettered);

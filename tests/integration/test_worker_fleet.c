@@ -5,7 +5,9 @@
  *     every partition committed to its end when the fleet is stopped (all replicas at once);
  *   - a replica stopped with SIGTERM mid-stream exits 0 within the grace period and loses
  *     nothing: the others take its partitions and every id is still counted exactly once;
- *   - a replica added mid-stream takes partitions, and nothing is lost or counted twice. */
+ *   - a replica added mid-stream takes partitions, and nothing is lost or counted twice;
+ *   - replicas stopped one right after the other (a scale-down, the group rebalancing) commit
+ *     what they finished: the next owner re-delivers nothing already done. */
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -363,6 +365,71 @@ START_TEST(replica_added_mid_stream_takes_partitions) {
 }
 END_TEST
 
+
+/* ---- replicas stopped one right after the other commit what they did ---- */
+
+/* A scale-down: one replica leaves the group and, right after, another is stopped while the
+ * group rebalances. Each commits the offsets of everything it finished before it leaves, so a
+ * later replica re-delivers nothing already done (no duplicate outcome), and nothing is lost. */
+START_TEST(stopped_replicas_commit_their_progress) {
+    enum { TOTAL = 8000 };
+    evf_fleet_names_t n;
+    evf_fleet_worker_t ws[3];
+    char log[256];
+    static const char *const extra[] = {"topics.partitions=6", NULL};
+    evf_fleet_names(&n, "down", 0);
+    evf_fleet_create_topic(n.topic, PARTS);
+    evf_redis_t *r = evf_fleet_redis();
+    snprintf(log, sizeof(log), "/tmp/evf-fleet-bench-%d.log", (int)getpid());
+
+    start_replicas(ws, 2, &n);
+    evf_fleet_wait_balanced(ws, 2, n.topic, PARTS, 2000, BALANCE_MS);
+    const char *args[] = {"-b", evf_test_brokers(), "-t", n.topic, "-X", "topics.partitions=6",
+                          "-q", "bench", "--rate", "2000", "--count", "8000", NULL};
+    unlink(log);
+    pid_t bench = evf_fleet_produce_start(args, log);
+    evf_fleet_wait_ledger(r, n.ledger, 2000, 60000, STALL_MS, NULL);
+
+    /* Events keep flowing: each replica has finished events its last periodic commit does not
+     * cover yet when it stops. */
+    for (int i = 0; i < 2; i++) {
+        int64_t ms = 0;
+        int rc = evf_fleet_stop(&ws[i], STOP_MS, &ms);
+        char *tail = rc || ms >= GRACE_BOUND_MS ? evf_fleet_log_tail(&ws[i], 3000) : NULL;
+        ck_assert_msg(rc == 0 && ms < GRACE_BOUND_MS,
+                      "replica %d: exit %d after %" PRId64 " ms; log:\n%s", i, rc, ms,
+                      tail ? tail : "");
+        free(tail);
+    }
+    wait_bench(bench, log);
+    int64_t done_before = evf_fleet_hlen(r, n.ledger);
+
+    /* A new replica takes every partition from the committed offsets. */
+    evf_fleet_start(&ws[2], &n, extra, NULL);
+    evf_fleet_wait_ready(&ws[2], READY_MS);
+    evf_fleet_wait_ledger(r, n.ledger, TOTAL, LEDGER_MS, STALL_MS, n.topic);
+    wait_idle(&ws[2], 1, 30000);
+    fleet_metrics_t m;
+    scrape(&ws[2], n.topic, &m);
+    char *tail = m.duplicate ? evf_fleet_log_tail(&ws[2], 1500) : NULL;
+    ck_assert_msg(m.duplicate == 0,
+                  "the new replica re-delivered %.0f events the stopped replicas had finished "
+                  "(%" PRId64 " were done before it started): their final commits were lost "
+                  "(see their logs: \"final commit\" / \"commit on revoke\" failures)",
+                  m.duplicate, done_before);
+    free(tail);
+    ck_assert_msg(m.ok == TOTAL - done_before, "new replica ok %.0f, want %" PRId64, m.ok,
+                  TOTAL - done_before);
+    evf_fleet_idmap_t *ids = evf_fleet_topic_ids(n.topic, 60000);
+    ck_assert_uint_eq(evf_fleet_idmap_size(ids), TOTAL);
+    stop_all(&ws[2], 1);
+    assert_ledger_exact(r, &n, ids);
+    assert_committed_to_end(&n);
+    evf_fleet_idmap_free(ids);
+    evf_redis_destroy(r);
+}
+END_TEST
+
 static Suite *worker_fleet_suite(void) {
     Suite *s = suite_create("worker_fleet");
     TCase *tc = tcase_create("fleet");
@@ -370,6 +437,7 @@ static Suite *worker_fleet_suite(void) {
     tcase_add_test(tc, three_replicas_exactly_once);
     tcase_add_test(tc, sigterm_mid_stream_loses_nothing);
     tcase_add_test(tc, replica_added_mid_stream_takes_partitions);
+    tcase_add_test(tc, stopped_replicas_commit_their_progress);
     suite_add_tcase(s, tc);
     return s;
 }
