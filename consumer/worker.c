@@ -533,7 +533,8 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
         EVF_DBG("worker", "paused %d partition(s): lanes full", pause->cnt);
         rd_kafka_topic_partition_list_destroy(pause);
     }
-    apply_resumes(w);
+    if (accept) /* shutting down: paused partitions stay paused */
+        apply_resumes(w);
     store_offsets(w);
 }
 
@@ -845,7 +846,24 @@ done:
     }
     if (w->rk && w->lanes) {
         store_offsets(w);
-        rd_kafka_resp_err_t cerr = rd_kafka_commit(w->rk, NULL, 0);
+        /* A replica leaving at the same time bumps the group generation and our commit is
+         * refused: serve the rebalance (accepting no message) and commit again, bounded. */
+        int64_t until = evf_now_ms() + 5000;
+        rd_kafka_resp_err_t cerr;
+        for (;;) {
+            cerr = rd_kafka_commit(w->rk, NULL, 0);
+            if (cerr != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
+                cerr != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS &&
+                cerr != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
+                break;
+            if (!msgs || evf_now_ms() >= until)
+                break;
+            EVF_INFO("kafka", "final commit: %s; retrying after the rebalance",
+                     rd_kafka_err2str(cerr));
+            int64_t t = evf_now_ms() + 300;
+            while (evf_now_ms() < t)
+                poll_once(w, msgs, 0);
+        }
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             EVF_WARN("kafka", "final commit: %s", rd_kafka_err2str(cerr));
         atomic_store(&w->committed, 1);

@@ -847,6 +847,58 @@ START_TEST(evicting_redis_refused_unless_allowed) {
 }
 END_TEST
 
+/* ---- found by this suite ---- */
+
+/* A batch that runs past its time budget hands its remaining events back; a later event of the
+ * same partition that fails before running (here: it does not decode) must not be dead-lettered
+ * ahead of them. */
+START_TEST(budget_hand_back_keeps_partition_order) {
+    evf_fleet_names_t n;
+    evf_fleet_worker_t w;
+    char e1[128], e2[128], rk[300], buf[64], err[256];
+    evf_fleet_names(&n, "order", 1);
+    evf_fleet_create_topic(n.topic, 1);
+    evf_redis_t *r = evf_fleet_redis();
+    evf_test_unique(e1, sizeof(e1), "ev-o1");
+    evf_test_unique(e2, sizeof(e2), "ev-o2");
+
+    /* Published before the worker starts, so its first batch holds all three. */
+    struct evf_pub_s *pub = evf_fleet_publisher();
+    send_iot(pub, n.topic, 0, e1, "dev-o", 1000, NULL);
+    send_iot(pub, n.topic, 0, e2, "dev-o", 2000, NULL);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "content-type", -1, EVF_CT_PROTOBUF, -1);
+    ck_assert_int_eq(evf_pub_send(pub, n.topic, 0, "dev-o", 5, "garbage", 7, h, NULL, 10000,
+                                  err, sizeof(err)),
+                     EVF_OK);
+    evf_fleet_publisher_done(pub);
+
+    static const char *const extra[] = {"topics.partitions=1", "route.*=chaos",
+                                        "processor.chaos.ledger=true",
+                                        "processor.chaos.latency.ms=300", NULL};
+    start_ready(&w, &n, extra);
+    evf_fleet_wait_ledger(r, n.ledger, 2, LEDGER_MS, STALL_MS, n.topic);
+    evf_fleet_msgs_t m;
+    evf_fleet_read_topic_until(evf_fleet_derived(&n, "dlq"), 1, &m, 60000);
+    ck_assert_uint_eq(m.count, 1);
+    const char *at = evf_fleet_header(&m.msgs[0], "evfleet.failed.at", buf, sizeof(buf));
+    ck_assert_ptr_nonnull(at);
+    long long failed_at = atoll(at);
+    evf_fleet_msgs_free(&m);
+    record_key(rk, sizeof(rk), &n, e2);
+    char *upd = evf_itest_str(r, "HGET %s updated", rk);
+    ck_assert_ptr_nonnull(upd);
+    long long done_at = atoll(upd);
+    free(upd);
+    stop_ok(&w, "worker");
+    evf_redis_destroy(r);
+    ck_assert_msg(failed_at >= done_at,
+                  "offset 2 was dead-lettered at %lld, before offset 1 was completed at %lld: "
+                  "the batch budget handed offset 1 back without holding the rest of its lane",
+                  failed_at, done_at);
+}
+END_TEST
+
 static Suite *idempotency_worker_suite(void) {
     Suite *s = suite_create("idempotency_worker");
     TCase *tc = tcase_create("worker");
@@ -863,6 +915,7 @@ static Suite *idempotency_worker_suite(void) {
     tcase_add_test(tc, redis_blip_does_not_wait_for_own_leases);
     tcase_add_test(tc, wrong_password_not_ready_no_secret_shown);
     tcase_add_test(tc, evicting_redis_refused_unless_allowed);
+    tcase_add_test(tc, budget_hand_back_keeps_partition_order);
     suite_add_tcase(s, tc);
     return s;
 }

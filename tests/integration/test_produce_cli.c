@@ -178,7 +178,10 @@ static size_t read_topic(const char *topic, check_fn_t *check, void *opaque) {
 
     strset_t ids;
     set_init(&ids, 20000);
+    /* EOF per partition, counted once each: a partition can report EOF more than once. */
     int eof = 0;
+    char *at_eof = calloc((size_t)parts, 1);
+    ck_assert_ptr_nonnull(at_eof);
     size_t count = 0;
     int64_t deadline = evf_test_now_ms() + 60000;
     while (eof < parts) {
@@ -188,9 +191,16 @@ static size_t read_topic(const char *topic, check_fn_t *check, void *opaque) {
         if (!m)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eof++;
+            if (m->partition >= 0 && m->partition < parts && !at_eof[m->partition]) {
+                at_eof[m->partition] = 1;
+                eof++;
+            }
             rd_kafka_message_destroy(m);
             continue;
+        }
+        if (m->partition >= 0 && m->partition < parts && at_eof[m->partition]) {
+            at_eof[m->partition] = 0; /* more arrived after its EOF: read on to the new end */
+            eof--;
         }
         ck_assert_msg(!m->err, "reading %s: %s", topic, rd_kafka_message_errstr(m));
         const char *ct = header(m, "content-type", buf, sizeof(buf));
@@ -218,6 +228,7 @@ static size_t read_topic(const char *topic, check_fn_t *check, void *opaque) {
         count++;
     }
     set_free(&ids);
+    free(at_eof);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     evf_conf_destroy(conf);
