@@ -791,6 +791,7 @@ static void run_batch(thread_t *th) {
             /* Slow calls: give the rest back so other threads run them meanwhile (one slow
              * key or partition must not hold the others taken in the same batch). */
             s->state = SLOT_IDLE;
+            blocked = lane; /* its later items must not overtake it (not even to a DLQ) */
             continue;
         }
         run_one(th, s);
