@@ -53,7 +53,7 @@ typedef struct {
     thread_t *th;
     struct slot_s *slot;
     evf_fx_t *fx;
-    emit_t emits[EMITS_MAX];
+    emit_t *emits; /* EMITS_MAX entries, allocated once per slot: kept out of the per-event reset */
     size_t nemits;
     char reason[512];
     char fx_error[160];
@@ -758,10 +758,12 @@ static void run_batch(thread_t *th) {
     for (size_t i = 0; i < th->n; i++) {
         slot_t *s = &th->slots[i];
         evf_fx_t *fx = s->ctx.fx;
+        emit_t *emits = s->ctx.emits;
         memset(s, 0, sizeof(*s));
         s->th = th;
         s->item = th->items[i];
         s->ctx.fx = fx;
+        s->ctx.emits = emits;
         s->ctx.th = th;
         s->ctx.slot = s;
         s->cls = EVF_CLASS__CNT;
@@ -825,8 +827,12 @@ void *evf_pipeline_thread(void *arg) {
     th.slots = calloc(BATCH_MAX, sizeof(slot_t));
     if (!th.slots)
         abort();
-    for (size_t i = 0; i < BATCH_MAX; i++)
+    for (size_t i = 0; i < BATCH_MAX; i++) {
         th.slots[i].ctx.fx = evf_fx_new(FX_MAX_OPS);
+        th.slots[i].ctx.emits = calloc(EMITS_MAX, sizeof(emit_t));
+        if (!th.slots[i].ctx.emits)
+            abort();
+    }
     {
         char buf[512];
         const char *list[16];
@@ -860,8 +866,10 @@ void *evf_pipeline_thread(void *arg) {
         th.n = 0;
     }
 out:
-    for (size_t i = 0; i < BATCH_MAX; i++)
+    for (size_t i = 0; i < BATCH_MAX; i++) {
         evf_fx_destroy(th.slots[i].ctx.fx);
+        free(th.slots[i].ctx.emits);
+    }
     free(th.slots);
     evf_redis_destroy(th.redis);
     pthread_mutex_destroy(&th.dlock);
