@@ -54,6 +54,7 @@ struct evf_redis_s {
     /* Read by other threads. */
     int connected;     /* atomic */
     uint64_t errors;   /* atomic */
+    uint64_t connects; /* atomic: successful connections so far */
     pthread_mutex_t lock; /* guards last_error */
     char last_error[768];
 };
@@ -524,6 +525,7 @@ static evf_err_t try_connect(evf_redis_t *r) {
     guard_end(&guard);
     r->connected_at_ms = now_ms();
     r->next_attempt_ms = 0;
+    __atomic_add_fetch(&r->connects, 1, __ATOMIC_RELAXED);
     set_connected(r, 1);
     EVF_DBG(LOG_COMPONENT, "[%s] connected to redis %s db %d%s%s", r->role, r->endpoint, r->db,
             r->user[0] ? " as user " : "", r->user);
@@ -877,6 +879,10 @@ char *evf_redis_last_error_copy(const evf_redis_t *r, char *buf, size_t buf_size
     copy_str(buf, buf_size, r->last_error);
     pthread_mutex_unlock((pthread_mutex_t *)&r->lock);
     return buf;
+}
+
+uint64_t evf_redis_connect_count(const evf_redis_t *r) {
+    return __atomic_load_n(&r->connects, __ATOMIC_RELAXED);
 }
 
 uint64_t evf_redis_error_count(const evf_redis_t *r) {

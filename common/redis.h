@@ -158,6 +158,10 @@ char *evf_redis_last_error_copy(const evf_redis_t *r, char *buf, size_t buf_size
  * far, for evfleet_redis_errors_total. Any thread. */
 uint64_t evf_redis_error_count(const evf_redis_t *r);
 
+/** @returns how many times the handle has connected (a new count: a new server session, which
+ * may have lost its scripts). Any thread. */
+uint64_t evf_redis_connect_count(const evf_redis_t *r);
+
 /** @returns "host:port" ("[::1]:6379" for IPv6). Any thread. */
 const char *evf_redis_endpoint(const evf_redis_t *r);
 

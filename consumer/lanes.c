@@ -19,6 +19,7 @@ struct evf_lane_s {
     size_t count;
     int busy;      /* taken by a thread */
     int listed;    /* in the ready or waiting list */
+    int ready;     /* in the ready list (its items count in ready_items) */
     int64_t wait_until;
     char *key;     /* key mode only */
     size_t key_len;
@@ -47,6 +48,7 @@ struct evf_lanes_s {
     pthread_mutex_t lock;
     pthread_cond_t work_cond;
     pthread_cond_t idle_cond;
+    pthread_cond_t room_cond; /* ready_items went down (a thread took work) */
     evf_lanes_conf_t conf;
     evf_part_t *parts;
     evf_lane_t *ready_head, *ready_tail;
@@ -54,6 +56,7 @@ struct evf_lanes_s {
     int stopped;
     int resume_pending;
     size_t inflight;
+    size_t ready_items; /* items in ready lanes: what threads can take now */
 };
 
 static int64_t now_ms(void) {
@@ -74,6 +77,7 @@ evf_lanes_t *evf_lanes_new(const evf_lanes_conf_t *conf) {
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work_cond, NULL);
     pthread_cond_init(&s->idle_cond, NULL);
+    pthread_cond_init(&s->room_cond, NULL);
     s->conf = *conf;
     if (s->conf.queue_max < 1)
         s->conf.queue_max = 1;
@@ -127,6 +131,7 @@ void evf_lanes_destroy(evf_lanes_t *s) {
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work_cond);
     pthread_cond_destroy(&s->idle_cond);
+    pthread_cond_destroy(&s->room_cond);
     free(s);
 }
 
@@ -210,6 +215,8 @@ static void lane_maybe_drop(evf_part_t *p, evf_lane_t *lane) {
 static void ready_push(evf_lanes_t *s, evf_lane_t *lane) {
     lane->ready_next = NULL;
     lane->listed = 1;
+    lane->ready = 1;
+    s->ready_items += lane->count;
     if (s->ready_tail)
         s->ready_tail->ready_next = lane;
     else
@@ -257,6 +264,8 @@ int evf_lanes_enqueue(evf_lanes_t *s, rd_kafka_message_t *msg) {
         lane->head = it;
     lane->tail = it;
     lane->count++;
+    if (lane->ready)
+        s->ready_items++;
     p->queued++;
     s->inflight++;
     lane_schedule(s, lane, now_ms());
@@ -279,6 +288,8 @@ static void lane_unlist(evf_lanes_t *s, evf_lane_t *lane) {
             if (s->ready_tail == lane)
                 s->ready_tail = prev;
             lane->listed = 0;
+            lane->ready = 0;
+            s->ready_items -= lane->count;
             return;
         }
     }
@@ -402,12 +413,27 @@ void evf_lanes_stop(evf_lanes_t *s) {
     pthread_mutex_lock(&s->lock);
     s->stopped = 1;
     pthread_cond_broadcast(&s->work_cond);
+    pthread_cond_broadcast(&s->room_cond);
     pthread_mutex_unlock(&s->lock);
 }
 
 size_t evf_lanes_inflight(evf_lanes_t *s) {
     pthread_mutex_lock(&s->lock);
     size_t n = s->inflight;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+size_t evf_lanes_wait_room(evf_lanes_t *s, size_t limit, int timeout_ms) {
+    pthread_mutex_lock(&s->lock);
+    if (s->ready_items >= limit && !s->stopped) {
+        int64_t until = now_ms() + timeout_ms;
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000L};
+        while (s->ready_items >= limit && !s->stopped && !s->resume_pending)
+            if (pthread_cond_timedwait(&s->room_cond, &s->lock, &ts) != 0)
+                break;
+    }
+    size_t n = s->ready_items;
     pthread_mutex_unlock(&s->lock);
     return n;
 }
@@ -455,6 +481,8 @@ size_t evf_lanes_take(evf_lanes_t *s, evf_item_t **out, size_t max, size_t per_l
             if (!s->ready_head)
                 s->ready_tail = NULL;
             l->listed = 0;
+            l->ready = 0;
+            s->ready_items -= l->count;
             l->busy = 1;
             size_t k = 0;
             for (evf_item_t *it = l->head; it && k < per_lane && n < max; it = it->next, k++) {
@@ -471,7 +499,11 @@ size_t evf_lanes_take(evf_lanes_t *s, evf_item_t **out, size_t max, size_t per_l
             l->part->running += k;
             l->part->refs++;
         }
-        if (n > 0 || now >= deadline)
+        if (n > 0) {
+            pthread_cond_signal(&s->room_cond);
+            break;
+        }
+        if (now >= deadline)
             break;
         int64_t until = deadline;
         if (earliest && earliest < until)
@@ -524,6 +556,7 @@ int evf_lanes_finish(evf_lanes_t *s, evf_item_t **items, size_t n) {
                 p->want_resume = 1;
                 s->resume_pending = 1;
                 resume = 1;
+                pthread_cond_signal(&s->room_cond);
             }
         }
         if (p->running == 0)

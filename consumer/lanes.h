@@ -80,6 +80,14 @@ void evf_lanes_collect_offsets(evf_lanes_t *s, rd_kafka_topic_partition_list_t *
 void evf_lanes_collect_resumes(evf_lanes_t *s, rd_kafka_topic_partition_list_t *out);
 void evf_lanes_set_paused(evf_lanes_t *s, const char *topic, int32_t partition, int paused);
 
+/**
+ * @brief Back-pressure for the poll thread: wait up to timeout_ms while `limit` or more items sit
+ * in ready lanes (work threads could take now), or until a partition asks to be resumed or the
+ * lanes stop. Items of busy or waiting lanes do not count (their partitions are bounded by
+ * `queue_max` and paused). @returns the ready item count.
+ */
+size_t evf_lanes_wait_room(evf_lanes_t *s, size_t limit, int timeout_ms);
+
 /** @brief Stop handing out work (shutdown): evf_lanes_take returns 0 at once. */
 void evf_lanes_stop(evf_lanes_t *s);
 

@@ -68,6 +68,7 @@ typedef struct slot_s {
     item_ctx_t ctx;
     evf_idem_req_t req;
     int acquired;
+    int held; /* its record key is claimed in w->held */
     char record_key[1024];
     char fp[33];
     /* failure */
@@ -88,6 +89,7 @@ struct thread_s {
     evf_item_t *items[BATCH_MAX];
     slot_t *slots; /* BATCH_MAX */
     size_t n;
+    size_t lo, hi; /* the lane run being run or finished: the slots the tail steps look at */
     pthread_mutex_t dlock;
     pthread_cond_t dcond;
     int dpending;
@@ -96,6 +98,13 @@ struct thread_s {
     int64_t delays[16];
     size_t ndelays;
     uint64_t seen_errors; /* Redis error count when the scripts were last loaded */
+    /* Work stealing: while a call runs longer than BATCH_BUDGET_MS, an idle thread may take back
+     * the batch's items from `steal_from` on (other lanes, not started) and return them to
+     * their lanes. Guarded by steal_lock. */
+    pthread_mutex_t steal_lock;
+    size_t cur;              /* slot of the call running now */
+    size_t steal_from;       /* slots from here on were given back (th->n: none) */
+    int64_t call_started_ms; /* 0: no call running */
 };
 
 int64_t evf_now_ms(void) {
@@ -420,6 +429,26 @@ static void acquire(thread_t *th) {
     }
     if (n == 0)
         return;
+    /* Another thread of this worker holding the same key (a duplicate message in another lane)
+     * would have its lease taken over by this acquire: wait for it instead. */
+    const char *keys[BATCH_MAX];
+    int ok[BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        keys[i] = who[i]->record_key;
+    evf_held_claim(w->held, th, keys, n, ok);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i]) {
+            slot_wait(th, who[i], evf_now_ms() + 50, "another thread of this worker runs this event");
+            continue;
+        }
+        who[i]->held = 1;
+        reqs[m] = reqs[i];
+        who[m++] = who[i];
+    }
+    n = m;
+    if (n == 0)
+        return;
     evf_idem_drain(th->redis);
     if (evf_idem_acquire_batch(w->idem, th->redis, reqs, n) != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
@@ -578,6 +607,10 @@ static void run_one(thread_t *th, slot_t *s) {
         slot_fail(th, s, cls, "%s", ic->reason[0] ? ic->reason : "processor asked to retry");
 }
 
+static int fx_needed(const evf_fx_commit_t *c) {
+    return c->record_key || (c->fx && evf_fx_count(c->fx) > 0);
+}
+
 /* Emits confirmed, then effects + completion for every COMMIT slot in one script. */
 static void flush_commits(thread_t *th) {
     evf_worker_t *w = th->w;
@@ -587,7 +620,7 @@ static void flush_commits(thread_t *th) {
     slot_t *who[BATCH_MAX];
     size_t n = 0;
 
-    for (size_t i = 0; i < th->n; i++)
+    for (size_t i = th->lo; i < th->hi; i++)
         if (th->slots[i].state == SLOT_COMMIT)
             who[n++] = &th->slots[i];
     if (n == 0)
@@ -614,8 +647,40 @@ static void flush_commits(thread_t *th) {
     }
     if (m == 0)
         return;
-    evf_idem_drain(th->redis);
-    if (evf_fx_apply_batch(th->redis, items, m, results, reasons) != EVF_OK) {
+    /* Nothing to write for an event without a record and without effects (idempotency off and
+     * a processor that queued none): applied as is, no script call (12% of the CPU of a noop
+     * worker went to building and sending empty ones). The rest keep their order. */
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (!fx_needed(&items[i])) {
+            results[i] = EVF_FX_APPLIED;
+            continue;
+        }
+        k++;
+    }
+    evf_err_t ferr = EVF_OK;
+    if (k == m) {
+        evf_idem_drain(th->redis);
+        ferr = evf_fx_apply_batch(th->redis, items, m, results, reasons);
+    } else if (k > 0) {
+        evf_fx_commit_t sub[BATCH_MAX];
+        evf_fx_status_t subres[BATCH_MAX];
+        static __thread char subreasons[BATCH_MAX][128];
+        size_t map[BATCH_MAX], j = 0;
+        for (size_t i = 0; i < m; i++)
+            if (fx_needed(&items[i])) {
+                map[j] = i;
+                sub[j++] = items[i];
+            }
+        evf_idem_drain(th->redis);
+        ferr = evf_fx_apply_batch(th->redis, sub, j, subres, subreasons);
+        if (ferr == EVF_OK)
+            for (size_t x = 0; x < j; x++) {
+                results[map[x]] = subres[x];
+                memcpy(reasons[map[x]], subreasons[x], sizeof(reasons[0]));
+            }
+    }
+    if (ferr != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
         evf_series_inc(w->s_redis_errors);
         evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
@@ -662,7 +727,7 @@ static void send_copies(thread_t *th) {
     evf_worker_t *w = th->w;
     int any = 0, failed = 0;
     char err[256];
-    for (size_t i = 0; i < th->n; i++) {
+    for (size_t i = th->lo; i < th->hi; i++) {
         slot_t *s = &th->slots[i];
         if (s->state != SLOT_COPY)
             continue;
@@ -694,7 +759,7 @@ static void send_copies(thread_t *th) {
     if (!any)
         return;
     deliveries_wait(th);
-    for (size_t i = 0; i < th->n; i++) {
+    for (size_t i = th->lo; i < th->hi; i++) {
         slot_t *s = &th->slots[i];
         if (s->state != SLOT_COPY)
             continue;
@@ -731,7 +796,7 @@ static void release_records(thread_t *th) {
     size_t n = 0;
     if (!w->idem)
         return;
-    for (size_t i = 0; i < th->n; i++) {
+    for (size_t i = th->lo; i < th->hi; i++) {
         slot_t *s = &th->slots[i];
         /* Completed slots gave up `acquired`; the rest (retried, dead-lettered, copied, not
          * run) are released so a later delivery or a replay can acquire them again. */
@@ -750,10 +815,89 @@ static void release_records(thread_t *th) {
     }
 }
 
+/* Give up the record keys slots claimed (owner: the thread that claimed them). */
+static void drop_held(thread_t *owner, slot_t *slots, size_t n) {
+    const char *keys[BATCH_MAX];
+    size_t k = 0;
+    if (!owner->w->held)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].held) {
+            keys[k++] = slots[i].record_key;
+            slots[i].held = 0;
+        }
+    if (k)
+        evf_held_drop(owner->w->held, owner, keys, k);
+}
+
+/* An idle thread: give back the not-started items of other lanes from a peer's batch whose
+ * current call has run past the budget, so they run now instead of after that call. */
+static int steal_from_peers(thread_t *self) {
+    evf_worker_t *w = self->w;
+    int stolen = 0;
+    int64_t now = evf_now_ms();
+    pthread_mutex_lock(&w->peers_lock);
+    for (int p = 0; p < w->npeers; p++) {
+        thread_t *peer = w->peers[p];
+        if (peer == self)
+            continue;
+        pthread_mutex_lock(&peer->steal_lock);
+        if (peer->call_started_ms && now - peer->call_started_ms > BATCH_BUDGET_MS) {
+            evf_lane_t *lane = peer->items[peer->cur]->lane;
+            size_t j = peer->cur + 1;
+            while (j < peer->steal_from && peer->items[j]->lane == lane)
+                j++;
+            if (j < peer->steal_from) {
+                for (size_t k = j; k < peer->steal_from; k++)
+                    peer->items[k]->disp = EVF_DISP_NOT_RUN;
+                drop_held(peer, peer->slots + j, peer->steal_from - j);
+                EVF_DBG("pipeline", "gave back %zu item(s) waiting behind a %" PRId64 " ms call",
+                        peer->steal_from - j, now - peer->call_started_ms);
+                if (evf_lanes_finish(w->lanes, peer->items + j, peer->steal_from - j) && w->rkq)
+                    rd_kafka_queue_yield(w->rkq);
+                peer->steal_from = j;
+                stolen = 1;
+            }
+        }
+        pthread_mutex_unlock(&peer->steal_lock);
+    }
+    pthread_mutex_unlock(&w->peers_lock);
+    return stolen;
+}
+
+/* The end of a lane run [lo, hi): its effects and completions (one script), its copies, its
+ * releases; then its items go back to the lanes, so the lane's next items may run on any thread
+ * while this one goes on with the other lanes of its batch. Committing before the lane is given
+ * back keeps a lane's effects in order. */
+static void finish_run(thread_t *th, size_t lo, size_t hi) {
+    evf_worker_t *w = th->w;
+    th->lo = lo;
+    th->hi = hi;
+    flush_commits(th);
+    send_copies(th);
+    release_records(th);
+    drop_held(th, th->slots + lo, hi - lo);
+    for (size_t i = lo; i < hi; i++) {
+        slot_t *s = &th->slots[i];
+        if (s->state == SLOT_DONE)
+            s->item->disp = EVF_DISP_DONE;
+        else if (s->state == SLOT_WAIT)
+            s->item->disp = EVF_DISP_WAIT;
+        else
+            s->item->disp = EVF_DISP_NOT_RUN;
+    }
+    if (evf_lanes_finish(w->lanes, th->items + lo, hi - lo) && w->rkq)
+        rd_kafka_queue_yield(w->rkq); /* the poll thread applies the resume now */
+}
+
+/* A batch: decode and route everything, acquire every record in one script, then lane run by
+ * lane run: run in order (a lane stops at its first item that waits) and finish the run. */
 static void run_batch(thread_t *th) {
     evf_worker_t *w = th->w;
-    evf_lane_t *blocked = NULL;
     int64_t batch_start = evf_now_ms();
+    pthread_mutex_lock(&th->steal_lock);
+    th->steal_from = th->n;
+    pthread_mutex_unlock(&th->steal_lock);
 
     for (size_t i = 0; i < th->n; i++) {
         slot_t *s = &th->slots[i];
@@ -774,45 +918,58 @@ static void run_batch(thread_t *th) {
     if (w->idem)
         acquire(th);
 
-    /* Run in lane order; a lane stops at its first item that waits. */
-    for (size_t i = 0; i < th->n; i++) {
-        slot_t *s = &th->slots[i];
-        evf_lane_t *lane = s->item->lane;
-        if (blocked == lane) {
-            if (s->state != SLOT_DONE)
+    size_t lo = 0;
+    while (lo < th->n) {
+        pthread_mutex_lock(&th->steal_lock);
+        int gone = lo >= th->steal_from; /* an idle thread took the rest back */
+        pthread_mutex_unlock(&th->steal_lock);
+        if (gone)
+            break;
+        evf_lane_t *lane = th->items[lo]->lane;
+        size_t hi = lo + 1;
+        while (hi < th->n && th->items[hi]->lane == lane)
+            hi++;
+        int blocked = 0;
+        for (size_t i = lo; i < hi; i++) {
+            slot_t *s = &th->slots[i];
+            if (blocked) {
+                if (s->state != SLOT_DONE)
+                    s->state = SLOT_IDLE;
+                continue;
+            }
+            if (s->state == SLOT_WAIT) {
+                blocked = 1;
+                continue;
+            }
+            if (s->state != SLOT_RUNNABLE)
+                continue;
+            if (evf_now_ms() - batch_start > BATCH_BUDGET_MS) {
+                /* Slow calls: give the rest back so other threads run them meanwhile (one
+                 * slow key or partition must not hold the others taken in the same batch). */
                 s->state = SLOT_IDLE;
-            continue;
+                blocked = 1; /* its later items must not overtake it (not even to a DLQ) */
+                continue;
+            }
+            pthread_mutex_lock(&th->steal_lock);
+            th->cur = i;
+            th->call_started_ms = evf_now_ms();
+            pthread_mutex_unlock(&th->steal_lock);
+            th->lo = lo; /* a lookup's flush commits this run's earlier items */
+            th->hi = hi;
+            run_one(th, s);
+            pthread_mutex_lock(&th->steal_lock);
+            th->call_started_ms = 0;
+            pthread_mutex_unlock(&th->steal_lock);
+            if (s->state == SLOT_WAIT)
+                blocked = 1;
         }
-        if (s->state == SLOT_WAIT) {
-            blocked = lane;
-            continue;
-        }
-        if (s->state != SLOT_RUNNABLE)
-            continue;
-        if (evf_now_ms() - batch_start > BATCH_BUDGET_MS) {
-            /* Slow calls: give the rest back so other threads run them meanwhile (one slow
-             * key or partition must not hold the others taken in the same batch). */
-            s->state = SLOT_IDLE;
-            blocked = lane; /* its later items must not overtake it (not even to a DLQ) */
-            continue;
-        }
-        run_one(th, s);
-        if (s->state == SLOT_WAIT)
-            blocked = lane;
+        finish_run(th, lo, hi);
+        lo = hi;
     }
-    flush_commits(th);
-    send_copies(th);
-    release_records(th);
-
-    for (size_t i = 0; i < th->n; i++) {
-        slot_t *s = &th->slots[i];
-        if (s->state == SLOT_DONE)
-            s->item->disp = EVF_DISP_DONE;
-        else if (s->state == SLOT_WAIT)
-            s->item->disp = EVF_DISP_WAIT;
-        else
-            s->item->disp = EVF_DISP_NOT_RUN;
-    }
+    /* Items given back (from steal_from on) are no longer this batch's: their records
+     * (acquired, not started) are taken over by the thread that runs them (own lease, another
+     * batch). */
+    th->n = 0;
 }
 
 void *evf_pipeline_thread(void *arg) {
@@ -824,6 +981,7 @@ void *evf_pipeline_thread(void *arg) {
     th.rng = evf_rand_seed();
     pthread_mutex_init(&th.dlock, NULL);
     pthread_cond_init(&th.dcond, NULL);
+    pthread_mutex_init(&th.steal_lock, NULL);
     th.slots = calloc(BATCH_MAX, sizeof(slot_t));
     if (!th.slots)
         abort();
@@ -848,12 +1006,19 @@ void *evf_pipeline_thread(void *arg) {
     }
     if (evf_redis_connect(th.redis, err, sizeof(err)) == EVF_OK && w->idem)
         evf_idem_prepare(th.redis);
+    pthread_mutex_lock(&w->peers_lock);
+    if (w->npeers < (int)(sizeof(w->peers) / sizeof(w->peers[0])))
+        w->peers[w->npeers++] = &th;
+    pthread_mutex_unlock(&w->peers_lock);
 
     while (atomic_load(&w->running)) {
         th.n = evf_lanes_take(w->lanes, th.items, BATCH_MAX, w->key_ordering ? 8 : PER_LANE_MAX,
                               200);
-        if (th.n == 0)
+        if (th.n == 0) {
+            if (atomic_load(&w->running) && w->threads > 1)
+                steal_from_peers(&th);
             continue;
+        }
         /* After a Redis failure the server may have restarted without our scripts: load the
          * pipelined start script again before it is used. */
         if (w->idem && evf_redis_error_count(th.redis) != th.seen_errors) {
@@ -862,10 +1027,15 @@ void *evf_pipeline_thread(void *arg) {
                 th.seen_errors--; /* try again next batch */
         }
         run_batch(&th);
-        evf_lanes_finish(w->lanes, th.items, th.n);
-        th.n = 0;
     }
 out:
+    pthread_mutex_lock(&w->peers_lock);
+    for (int p = 0; p < w->npeers; p++)
+        if (w->peers[p] == &th) {
+            w->peers[p] = w->peers[--w->npeers];
+            break;
+        }
+    pthread_mutex_unlock(&w->peers_lock);
     for (size_t i = 0; i < BATCH_MAX; i++) {
         evf_fx_destroy(th.slots[i].ctx.fx);
         free(th.slots[i].ctx.emits);
@@ -874,5 +1044,6 @@ out:
     evf_redis_destroy(th.redis);
     pthread_mutex_destroy(&th.dlock);
     pthread_cond_destroy(&th.dcond);
+    pthread_mutex_destroy(&th.steal_lock);
     return NULL;
 }

@@ -263,6 +263,8 @@ static int read_settings(evf_worker_t *w, char *errstr, size_t errstr_size) {
     snprintf(w->group, sizeof(w->group), "%s", group && *group ? group : "evfleet");
 
     w->threads = (int)evf_conf_int(c, "worker.threads");
+    /* Enough ready work for every thread to take two full batches (pipeline.c BATCH_MAX). */
+    w->ready_max = (size_t)w->threads * 512;
     w->key_ordering = !strcmp(evf_conf_str(c, "worker.ordering"), "key");
     w->queue_max = (int)evf_conf_int(c, "worker.queue.max");
     w->event_max_bytes = evf_conf_int(c, "event.max.bytes");
@@ -494,11 +496,25 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
      * call can drop messages of partitions that stay assigned across a rebalance (seen here:
      * offsets 141-144 never returned, then committed past). Draining with timeout 0 after the
      * first message keeps the batching. */
-    ssize_t n = 0;
-    rd_kafka_message_t *m0 = rd_kafka_consumer_poll(w->rk, POLL_TIMEOUT_MS);
+    /* Back-pressure by not polling: while the lanes hold enough ready work, the messages stay
+     * in librdkafka's queue (bounded by queued.max.messages.kbytes, so fetching stops by itself).
+     * Pausing a partition instead discards what librdkafka prefetched for it and fetches it again
+     * on resume, which cut throughput to a tenth here. A full lane still pauses its partition
+     * (a slow or waiting lane is not ready work, so it does not hold the others back). At least
+     * one message per round is polled so rebalance events are still served. */
+    ssize_t n = 0, max = POLL_BATCH;
+    if (accept) {
+        size_t ready = evf_lanes_wait_room(w->lanes, w->ready_max, POLL_TIMEOUT_MS);
+        max = ready < w->ready_max ? (ssize_t)(w->ready_max - ready) : 1;
+        if (max > POLL_BATCH)
+            max = POLL_BATCH;
+        if (ready >= w->ready_max)
+            apply_resumes(w);
+    }
+    rd_kafka_message_t *m0 = rd_kafka_consumer_poll(w->rk, max > 1 ? POLL_TIMEOUT_MS : 0);
     while (m0) {
         msgs[n++] = m0;
-        m0 = n < POLL_BATCH ? rd_kafka_consumer_poll(w->rk, 0) : NULL;
+        m0 = n < max ? rd_kafka_consumer_poll(w->rk, 0) : NULL;
     }
     rd_kafka_topic_partition_list_t *pause = NULL;
     atomic_store(&w->last_poll_ms, evf_now_ms());
@@ -618,6 +634,7 @@ static void worker_destroy(evf_worker_t *w) {
     evf_router_destroy(w->router);
     evf_registry_destroy(w->registry);
     evf_idem_destroy(w->idem);
+    evf_held_destroy(w->held);
     evf_metrics_destroy(w->metrics);
     for (size_t i = 0; i < w->nprocm; i++)
         evf_breaker_destroy(w->procm[i].breaker);
@@ -626,6 +643,7 @@ static void worker_destroy(evf_worker_t *w) {
     for (size_t i = 0; i < w->ntopics; i++)
         free(w->topics[i]);
     pthread_mutex_destroy(&w->state_lock);
+    pthread_mutex_destroy(&w->peers_lock);
     free(w);
 }
 
@@ -641,6 +659,7 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
     w->stop_flag = stop_flag;
     w->started_ms = evf_now_ms();
     pthread_mutex_init(&w->state_lock, NULL);
+    pthread_mutex_init(&w->peers_lock, NULL);
 
     if (read_settings(w, err, sizeof(err)) != 0) {
         EVF_ERR("worker", "configuration: %s", err);
@@ -677,6 +696,7 @@ int evf_worker_run(evf_conf_t *conf, volatile sig_atomic_t *stop_flag) {
             rc = 2;
             goto done;
         }
+        w->held = evf_held_new();
     }
     w->lanes = evf_lanes_new(&(evf_lanes_conf_t){.key_ordering = w->key_ordering,
                                                  .queue_max = w->queue_max});

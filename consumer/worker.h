@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "held.h"
 #include "backoff.h"
 #include "breaker.h"
 #include "config.h"
@@ -41,6 +42,7 @@ typedef struct evf_worker_s {
 
     /* settings read once from conf */
     int threads;
+    size_t ready_max; /* the poll thread stops polling while this much work is ready */
     int key_ordering;
     int queue_max;
     int64_t event_max_bytes;
@@ -65,6 +67,7 @@ typedef struct evf_worker_s {
     evf_registry_t *registry;
     evf_router_t *router;
     evf_idem_t *idem; /* NULL when idempotency is off */
+    evf_held_t *held; /* records held by this worker's threads (idempotency on) */
     evf_http_t *http;
 
     evf_metrics_t *metrics;
@@ -76,6 +79,11 @@ typedef struct evf_worker_s {
     evf_metric_t *m_processed;
 
     pthread_t *tids;
+    /* Processing threads, so an idle one can take back the not-started work of a batch stuck
+     * behind a slow call (pipeline.c). */
+    pthread_mutex_t peers_lock;
+    struct thread_s *peers[256];
+    int npeers;
     pthread_mutex_t state_lock; /* guards the strings below */
     char kafka_error[256];      /* "" when fine */
     char redis_error[256];
