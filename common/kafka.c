@@ -40,8 +40,11 @@ static const kafka_default_t defaults_consumer[] = {
     {"session.timeout.ms", "10000"},
     {"heartbeat.interval.ms", "1000"},
     {"max.poll.interval.ms", "300000"},
-    {"queued.max.messages.kbytes", "16384"},
-    {"fetch.message.max.bytes", "1048576"},
+    /* Prefetch: 4 MB in librdkafka's queue, 128 KB per partition per fetch (a bigger message
+     * is still returned whole). Measured with make bench (noop, 200k events, 12 partitions):
+     * 16384/1048576 peaked at 83 MB RSS and 54k events/s, these at 46 MB and 72k/s. */
+    {"queued.max.messages.kbytes", "4096"},
+    {"fetch.message.max.bytes", "131072"},
     {"enable.partition.eof", "false"},
     {"statistics.interval.ms", "0"},
 };

@@ -89,7 +89,7 @@ struct thread_s {
     evf_item_t *items[BATCH_MAX];
     slot_t *slots; /* BATCH_MAX */
     size_t n;
-    size_t lo, hi; /* the lane run being run or finished: the slots the tail steps look at */
+    size_t lo, hi; /* the lane run being run (guarded by steal_lock while a call runs) */
     pthread_mutex_t dlock;
     pthread_cond_t dcond;
     int dpending;
@@ -98,11 +98,11 @@ struct thread_s {
     int64_t delays[16];
     size_t ndelays;
     uint64_t seen_errors; /* Redis error count when the scripts were last loaded */
-    /* Work stealing: while a call runs longer than BATCH_BUDGET_MS, an idle thread may take back
-     * the batch's items from `steal_from` on (other lanes, not started) and return them to
-     * their lanes. Guarded by steal_lock. */
+    /* Helping (steal_from_peers): while a call runs longer than BATCH_BUDGET_MS, an idle thread
+     * may finish the batch's lane runs before it (up to lo) and give back those after it (from
+     * steal_from on). Guarded by steal_lock. */
     pthread_mutex_t steal_lock;
-    size_t cur;              /* slot of the call running now */
+    size_t fin_lo;           /* slots before this are finished (given back to the lanes) */
     size_t steal_from;       /* slots from here on were given back (th->n: none) */
     int64_t call_started_ms; /* 0: no call running */
 };
@@ -184,15 +184,18 @@ static void ctx_log(evf_proc_ctx_t *c, int level, const char *fmt, va_list ap) {
                   "%s (event %s)", buf, ic->slot->item->ev ? ic->slot->item->ev->id : "?");
 }
 
-static void flush_commits(thread_t *th);
+static void flush_commits(thread_t *th, evf_redis_t *r, size_t lo, size_t hi);
 
 static int ctx_lookup(evf_proc_ctx_t *c, const char *cmd, const char *key, const char *field,
                       char *out, size_t out_size) {
     item_ctx_t *ic = ictx(c);
     thread_t *th = ic->th;
     redisReply *r;
-    /* Reads see committed state: earlier events of this batch must be applied first. */
-    flush_commits(th);
+    /* Reads see committed state: earlier events of this batch must be applied first (under
+     * steal_lock: an idle thread may be finishing this batch's earlier lane runs). */
+    pthread_mutex_lock(&th->steal_lock);
+    flush_commits(th, th->redis, th->fin_lo, th->hi);
+    pthread_mutex_unlock(&th->steal_lock);
     evf_idem_drain(th->redis);
     r = field ? evf_redis_cmd(th->redis, "%s %s %s", cmd, key, field)
               : evf_redis_cmd(th->redis, "%s %s", cmd, key);
@@ -612,7 +615,7 @@ static int fx_needed(const evf_fx_commit_t *c) {
 }
 
 /* Emits confirmed, then effects + completion for every COMMIT slot in one script. */
-static void flush_commits(thread_t *th) {
+static void flush_commits(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) {
     evf_worker_t *w = th->w;
     evf_fx_commit_t items[BATCH_MAX];
     evf_fx_status_t results[BATCH_MAX];
@@ -620,7 +623,7 @@ static void flush_commits(thread_t *th) {
     slot_t *who[BATCH_MAX];
     size_t n = 0;
 
-    for (size_t i = th->lo; i < th->hi; i++)
+    for (size_t i = lo; i < hi; i++)
         if (th->slots[i].state == SLOT_COMMIT)
             who[n++] = &th->slots[i];
     if (n == 0)
@@ -660,8 +663,8 @@ static void flush_commits(thread_t *th) {
     }
     evf_err_t ferr = EVF_OK;
     if (k == m) {
-        evf_idem_drain(th->redis);
-        ferr = evf_fx_apply_batch(th->redis, items, m, results, reasons);
+        evf_idem_drain(r);
+        ferr = evf_fx_apply_batch(r, items, m, results, reasons);
     } else if (k > 0) {
         evf_fx_commit_t sub[BATCH_MAX];
         evf_fx_status_t subres[BATCH_MAX];
@@ -672,8 +675,8 @@ static void flush_commits(thread_t *th) {
                 map[j] = i;
                 sub[j++] = items[i];
             }
-        evf_idem_drain(th->redis);
-        ferr = evf_fx_apply_batch(th->redis, sub, j, subres, subreasons);
+        evf_idem_drain(r);
+        ferr = evf_fx_apply_batch(r, sub, j, subres, subreasons);
         if (ferr == EVF_OK)
             for (size_t x = 0; x < j; x++) {
                 results[map[x]] = subres[x];
@@ -683,7 +686,7 @@ static void flush_commits(thread_t *th) {
     if (ferr != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
         evf_series_inc(w->s_redis_errors);
-        evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
+        evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(r));
         for (size_t i = 0; i < m; i++)
             slot_wait(th, who[i], evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
         return;
@@ -723,11 +726,11 @@ static void flush_commits(thread_t *th) {
 }
 
 /* Copies to retry and dead-letter topics; the offset is done only once each is confirmed. */
-static void send_copies(thread_t *th) {
+static void send_copies(thread_t *th, size_t lo, size_t hi) {
     evf_worker_t *w = th->w;
     int any = 0, failed = 0;
     char err[256];
-    for (size_t i = th->lo; i < th->hi; i++) {
+    for (size_t i = lo; i < hi; i++) {
         slot_t *s = &th->slots[i];
         if (s->state != SLOT_COPY)
             continue;
@@ -759,7 +762,7 @@ static void send_copies(thread_t *th) {
     if (!any)
         return;
     deliveries_wait(th);
-    for (size_t i = th->lo; i < th->hi; i++) {
+    for (size_t i = lo; i < hi; i++) {
         slot_t *s = &th->slots[i];
         if (s->state != SLOT_COPY)
             continue;
@@ -790,13 +793,13 @@ static void send_copies(thread_t *th) {
 }
 
 /* Release records of everything acquired that is not completed (retry, fail, not run). */
-static void release_records(thread_t *th) {
+static void release_records(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) {
     evf_worker_t *w = th->w;
     evf_idem_req_t *reqs[BATCH_MAX];
     size_t n = 0;
     if (!w->idem)
         return;
-    for (size_t i = th->lo; i < th->hi; i++) {
+    for (size_t i = lo; i < hi; i++) {
         slot_t *s = &th->slots[i];
         /* Completed slots gave up `acquired`; the rest (retried, dead-lettered, copied, not
          * run) are released so a later delivery or a replay can acquire them again. */
@@ -807,8 +810,8 @@ static void release_records(thread_t *th) {
     }
     if (n == 0)
         return;
-    evf_idem_drain(th->redis);
-    if (evf_idem_release_batch(w->idem, th->redis, reqs, n, NULL) != EVF_OK) {
+    evf_idem_drain(r);
+    if (evf_idem_release_batch(w->idem, r, reqs, n, NULL) != EVF_OK) {
         /* The leases expire by themselves; nothing is lost. */
         atomic_store(&w->redis_ok, 0);
         evf_series_inc(w->s_redis_errors);
@@ -830,52 +833,17 @@ static void drop_held(thread_t *owner, slot_t *slots, size_t n) {
         evf_held_drop(owner->w->held, owner, keys, k);
 }
 
-/* An idle thread: give back the not-started items of other lanes from a peer's batch whose
- * current call has run past the budget, so they run now instead of after that call. */
-static int steal_from_peers(thread_t *self) {
-    evf_worker_t *w = self->w;
-    int stolen = 0;
-    int64_t now = evf_now_ms();
-    pthread_mutex_lock(&w->peers_lock);
-    for (int p = 0; p < w->npeers; p++) {
-        thread_t *peer = w->peers[p];
-        if (peer == self)
-            continue;
-        pthread_mutex_lock(&peer->steal_lock);
-        if (peer->call_started_ms && now - peer->call_started_ms > BATCH_BUDGET_MS) {
-            evf_lane_t *lane = peer->items[peer->cur]->lane;
-            size_t j = peer->cur + 1;
-            while (j < peer->steal_from && peer->items[j]->lane == lane)
-                j++;
-            if (j < peer->steal_from) {
-                for (size_t k = j; k < peer->steal_from; k++)
-                    peer->items[k]->disp = EVF_DISP_NOT_RUN;
-                drop_held(peer, peer->slots + j, peer->steal_from - j);
-                EVF_DBG("pipeline", "gave back %zu item(s) waiting behind a %" PRId64 " ms call",
-                        peer->steal_from - j, now - peer->call_started_ms);
-                if (evf_lanes_finish(w->lanes, peer->items + j, peer->steal_from - j) && w->rkq)
-                    rd_kafka_queue_yield(w->rkq);
-                peer->steal_from = j;
-                stolen = 1;
-            }
-        }
-        pthread_mutex_unlock(&peer->steal_lock);
-    }
-    pthread_mutex_unlock(&w->peers_lock);
-    return stolen;
-}
-
-/* The end of a lane run [lo, hi): its effects and completions (one script), its copies, its
- * releases; then its items go back to the lanes, so the lane's next items may run on any thread
- * while this one goes on with the other lanes of its batch. Committing before the lane is given
- * back keeps a lane's effects in order. */
-static void finish_run(thread_t *th, size_t lo, size_t hi) {
+/* The end of lane runs [lo, hi) of th's batch: effects and completions (one script), copies,
+ * releases; then the items go back to their lanes, so those lanes' next items may run on any
+ * thread. Committing before a lane is given back keeps its effects in order. `r` is the Redis
+ * connection of the thread doing it (an idle thread may finish a busy one's runs). */
+static void finish_runs(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) {
     evf_worker_t *w = th->w;
-    th->lo = lo;
-    th->hi = hi;
-    flush_commits(th);
-    send_copies(th);
-    release_records(th);
+    if (lo >= hi)
+        return;
+    flush_commits(th, r, lo, hi);
+    send_copies(th, lo, hi);
+    release_records(th, r, lo, hi);
     drop_held(th, th->slots + lo, hi - lo);
     for (size_t i = lo; i < hi; i++) {
         slot_t *s = &th->slots[i];
@@ -890,13 +858,59 @@ static void finish_run(thread_t *th, size_t lo, size_t hi) {
         rd_kafka_queue_yield(w->rkq); /* the poll thread applies the resume now */
 }
 
-/* A batch: decode and route everything, acquire every record in one script, then lane run by
- * lane run: run in order (a lane stops at its first item that waits) and finish the run. */
+/* An idle thread helps a peer whose current call has run past the budget: it finishes the
+ * peer's lane runs that ran before that call (so those lanes move on) and gives back the runs
+ * not started after it (so they run now instead of after that call). Only the running lane
+ * waits for the slow call. Runs with the peer's steal_lock held: the peer takes it when its
+ * call returns, and its lookups take it, so nothing of the batch is touched twice. */
+static int steal_from_peers(thread_t *self) {
+    evf_worker_t *w = self->w;
+    int helped = 0;
+    int64_t now = evf_now_ms();
+    pthread_mutex_lock(&w->peers_lock);
+    for (int p = 0; p < w->npeers; p++) {
+        thread_t *peer = w->peers[p];
+        if (peer == self)
+            continue;
+        pthread_mutex_lock(&peer->steal_lock);
+        if (peer->call_started_ms && now - peer->call_started_ms > BATCH_BUDGET_MS) {
+            size_t lo = peer->lo, hi = peer->hi; /* the running lane run */
+            if (hi < peer->steal_from) {
+                for (size_t k = hi; k < peer->steal_from; k++)
+                    peer->items[k]->disp = EVF_DISP_NOT_RUN;
+                drop_held(peer, peer->slots + hi, peer->steal_from - hi);
+                EVF_DBG("pipeline", "gave back %zu item(s) waiting behind a %" PRId64 " ms call",
+                        peer->steal_from - hi, now - peer->call_started_ms);
+                if (evf_lanes_finish(w->lanes, peer->items + hi, peer->steal_from - hi) &&
+                    w->rkq)
+                    rd_kafka_queue_yield(w->rkq);
+                peer->steal_from = hi;
+                helped = 1;
+            }
+            if (peer->fin_lo < lo) {
+                EVF_DBG("pipeline", "finishing %zu item(s) that ran before a %" PRId64 " ms call",
+                        lo - peer->fin_lo, now - peer->call_started_ms);
+                finish_runs(peer, self->redis, peer->fin_lo, lo);
+                peer->fin_lo = lo;
+                helped = 1;
+            }
+        }
+        pthread_mutex_unlock(&peer->steal_lock);
+    }
+    pthread_mutex_unlock(&w->peers_lock);
+    return helped;
+}
+
+/* A batch: decode and route everything, acquire every record in one script, run lane run by
+ * lane run (a lane stops at its first item that waits), then finish all runs at once (one
+ * completion script) — unless an idle thread finished or took some while a call was slow. */
 static void run_batch(thread_t *th) {
     evf_worker_t *w = th->w;
     int64_t batch_start = evf_now_ms();
     pthread_mutex_lock(&th->steal_lock);
     th->steal_from = th->n;
+    th->fin_lo = 0;
+    th->lo = th->hi = 0;
     pthread_mutex_unlock(&th->steal_lock);
 
     for (size_t i = 0; i < th->n; i++) {
@@ -919,11 +933,11 @@ static void run_batch(thread_t *th) {
         acquire(th);
 
     size_t lo = 0;
-    while (lo < th->n) {
+    for (;;) {
         pthread_mutex_lock(&th->steal_lock);
-        int gone = lo >= th->steal_from; /* an idle thread took the rest back */
+        int more = lo < th->steal_from; /* from steal_from on, an idle thread took them back */
         pthread_mutex_unlock(&th->steal_lock);
-        if (gone)
+        if (!more)
             break;
         evf_lane_t *lane = th->items[lo]->lane;
         size_t hi = lo + 1;
@@ -951,11 +965,10 @@ static void run_batch(thread_t *th) {
                 continue;
             }
             pthread_mutex_lock(&th->steal_lock);
-            th->cur = i;
+            th->lo = lo;
+            th->hi = hi;
             th->call_started_ms = evf_now_ms();
             pthread_mutex_unlock(&th->steal_lock);
-            th->lo = lo; /* a lookup's flush commits this run's earlier items */
-            th->hi = hi;
             run_one(th, s);
             pthread_mutex_lock(&th->steal_lock);
             th->call_started_ms = 0;
@@ -963,12 +976,10 @@ static void run_batch(thread_t *th) {
             if (s->state == SLOT_WAIT)
                 blocked = 1;
         }
-        finish_run(th, lo, hi);
         lo = hi;
     }
-    /* Items given back (from steal_from on) are no longer this batch's: their records
-     * (acquired, not started) are taken over by the thread that runs them (own lease, another
-     * batch). */
+    /* No call runs now, so no idle thread touches the batch any more. */
+    finish_runs(th, th->redis, th->fin_lo, th->steal_from);
     th->n = 0;
 }
 
