@@ -678,6 +678,7 @@ static void send_copies(thread_t *th) {
             .processor = s->pm ? s->pm->name : "",
             .attempts = (int)prior + s->item->runs,
             .failed_at_ms = now,
+            .first_failed_at_ms = s->item->first_failed_ms,
             .worker = w->instance_id,
             .group = w->group,
             .idempotency_key = s->record_key[0] ? s->record_key : NULL,
