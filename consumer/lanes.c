@@ -88,6 +88,7 @@ static void item_free(evf_item_t *it) {
     if (it->msg)
         rd_kafka_message_destroy(it->msg);
     evf_event_free(it->ev);
+    free(it->state);
     free(it);
 }
 

@@ -40,7 +40,7 @@ typedef struct evf_item_s {
     int runs;              /* processor runs for this delivery so far */
     int64_t first_failed_ms;
     evf_event_t *ev;       /* decoded (owned), NULL until decoded or when undecodable */
-    void *state;           /* the pipeline's per-item scratch */
+    void *state;           /* the pipeline's per-item scratch (malloc'd; freed with the item) */
 } evf_item_t;
 
 typedef struct {

@@ -80,7 +80,21 @@ typedef struct slot_s {
     int dr_pending;
     int dr_failed;
     char dr_error[160];
+    int held; /* a copy sent again after a failed delivery, or an item of its lane behind it */
 } slot_t;
+
+/* A copy whose delivery failed, kept on its item (evf_item_t.state) until a later batch delivers
+ * it: that batch sends the same copy again without running the processor again (a permanent
+ * failure is not retried; an exhausted event has had its runs), and the items behind it in its
+ * lane wait, so the partition holds at that event. */
+typedef struct {
+    evf_class_t cls;
+    int retry_level;
+    evf_proc_metrics_t *pm;
+    char message[512];
+    char copy_topic[EVF_TOPIC_NAME_MAX + 1];
+    char record_key[1024];
+} held_copy_t;
 
 struct thread_s {
     evf_worker_t *w;
@@ -370,6 +384,24 @@ static void prepare(thread_t *th, slot_t *s) {
     rd_kafka_message_t *msg = it->msg;
     char buf[128], err[256];
     int64_t now = evf_now_ms();
+
+    const held_copy_t *h = it->state;
+    if (h) {
+        s->held = 1;
+        s->cls = h->cls;
+        s->retry_level = h->retry_level;
+        s->pm = h->pm;
+        memcpy(s->message, h->message, sizeof(s->message));
+        memcpy(s->copy_topic, h->copy_topic, sizeof(s->copy_topic));
+        memcpy(s->record_key, h->record_key, sizeof(s->record_key));
+        s->state = SLOT_COPY;
+        return;
+    }
+    if (s != th->slots && s[-1].held && s[-1].item->lane == it->lane) {
+        s->held = 1; /* behind a held copy: not run until it is delivered */
+        s->state = SLOT_IDLE;
+        return;
+    }
 
     /* A retry copy runs no earlier than its not-before time; only its lane waits. */
     int64_t nb = 0;
@@ -746,6 +778,7 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
             .processor = s->pm ? s->pm->name : "",
             .attempts = (int)prior + s->item->runs,
             .failed_at_ms = now,
+            .first_failed_at_ms = s->item->first_failed_ms,
             .worker = w->instance_id,
             .group = w->group,
             .idempotency_key = s->record_key[0] ? s->record_key : NULL,
@@ -775,8 +808,22 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
                      s->item->offset);
             slot_wait(th, s, evf_now_ms() + HOLD_WAIT_MS, why);
             failed = 1;
+            if (!s->item->state) {
+                held_copy_t *h = calloc(1, sizeof(*h));
+                if (!h)
+                    abort();
+                h->cls = s->cls;
+                h->retry_level = s->retry_level;
+                h->pm = s->pm;
+                memcpy(h->message, s->message, sizeof(h->message));
+                memcpy(h->copy_topic, s->copy_topic, sizeof(h->copy_topic));
+                memcpy(h->record_key, s->record_key, sizeof(h->record_key));
+                s->item->state = h;
+            }
             continue;
         }
+        free(s->item->state);
+        s->item->state = NULL;
         s->state = SLOT_DONE;
         if (s->retry_level == 0) {
             char source[EVF_TOPIC_NAME_MAX + 1];

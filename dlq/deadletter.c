@@ -90,7 +90,10 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
     if (!have_once[3])
         add_int(h, EVF_H_ORIGINAL_TIMESTAMP, ts >= 0 ? ts : 0);
     if (!have_once[4])
-        add_int(h, EVF_H_FIRST_FAILED_AT, f->failed_at_ms ? f->failed_at_ms : now_ms());
+        add_int(h, EVF_H_FIRST_FAILED_AT,
+                f->first_failed_at_ms ? f->first_failed_at_ms
+                : f->failed_at_ms     ? f->failed_at_ms
+                                      : now_ms());
     if (!have_once[5] && f->idempotency_key && *f->idempotency_key)
         add_str(h, EVF_H_IDEMPOTENCY_KEY, f->idempotency_key);
 

@@ -37,6 +37,7 @@ typedef struct {
     const char *processor;       /* "" when none ran (decode, unroutable) */
     int attempts;                /* cumulative runs, this delivery's included */
     int64_t failed_at_ms;
+    int64_t first_failed_at_ms;  /* the delivery's first failed run; 0 = failed_at_ms */
     const char *worker;          /* instance id */
     const char *group;
     const char *idempotency_key; /* set once: written only if the message has none; may be NULL */
@@ -46,8 +47,9 @@ typedef struct {
 /**
  * @brief Headers for a copy of msg: original non-`evfleet.` headers kept in order; set-once
  * `evfleet.*` headers carried unchanged when msg has them, else set from msg (topic, partition,
- * offset, timestamp, first failed at = now); replaced headers from f. `evfleet.replay.count` and
- * `evfleet.replayed.at` are carried unchanged. @returns new headers (caller owns).
+ * offset, timestamp) and f (first failed at = first_failed_at_ms, else failed_at_ms); replaced
+ * headers from f. `evfleet.replay.count` and `evfleet.replayed.at` are carried unchanged.
+ * @returns new headers (caller owns).
  */
 rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const evf_failure_t *f);
 
