@@ -51,18 +51,19 @@ fi
 t0=$SECONDS
 rc=0
 lines=()
-if [[ ,$FAULT_PARTS, == *,real,* ]]; then
-    out=$(python3 tests/fault/fault.py | tee /dev/stderr | tail -n 1)
-    r=${PIPESTATUS[0]}
+out=$(mktemp)
+trap 'rm -f "$out"; stop_started' EXIT
+part() { # NAME CMD...: runs one part; its last stdout line is its count line
+    shift
+    "$@" >"$out"
+    local r=$?
+    cat "$out"
     ((r > rc)) && rc=$r
-    lines+=("$out")
-fi
-if [[ ,$FAULT_PARTS, == *,mock,* ]]; then
-    out=$("$EVF_BUILD/fault/mock" | tee /dev/stderr | tail -n 1)
-    r=${PIPESTATUS[0]}
-    ((r > rc)) && rc=$r
-    lines+=("$out")
-fi
+    lines+=("$(tail -n 1 "$out")")
+    return 0
+}
+[[ ,$FAULT_PARTS, == *,real,* ]] && part real python3 tests/fault/fault.py
+[[ ,$FAULT_PARTS, == *,mock,* ]] && part mock "$EVF_BUILD/fault/mock"
 echo "---- fault suite ($((SECONDS - t0))s)"
 printf '%s\n' "${lines[@]}"
 exit $rc
