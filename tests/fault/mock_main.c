@@ -367,6 +367,7 @@ int main(void) {
             conf_set(c, "processor.chaos.ledger=true") ||
             conf_set(c, "processor.chaos.fail.rate=0.02") ||
             conf_set(c, "processor.chaos.fail.attempts=3") ||
+            conf_set(c, "breaker.chaos.min.calls=0") || /* see fault.py */
             conf_set(c, "retry.max.attempts=2") || conf_set(c, "retry.backoff.initial.ms=20") ||
             conf_set(c, "retry.backoff.max.ms=200") ||
             conf_set(c, "retry.topics.delays.ms=200,500") ||
