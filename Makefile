@@ -8,6 +8,7 @@
 #   make test-containers      the image, compose file and k8s manifests tested with real containers (podman)
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS=…]   libFuzzer targets (clang, ASan+UBSan)
 #   make test-valgrind        worker/produce/dlq end to end under valgrind memcheck (plain build)
+#   make test-fault           zero loss / zero duplicate effects under injected faults (own Kafka + Redis)
 
 CC       ?= cc
 PKGS     := rdkafka hiredis libprotobuf-c libmicrohttpd jansson
@@ -74,14 +75,15 @@ PLUGINS  := $(patsubst examples/%.c,$(BUILD)/plugins/%.so,$(wildcard examples/*.
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
 BENCH_PROGS := $(patsubst tests/bench/%_main.c,$(BUILD)/bench/%,$(wildcard tests/bench/*_main.c))
+FAULT_PROGS := $(patsubst tests/fault/%_main.c,$(BUILD)/fault/%,$(wildcard tests/fault/*_main.c))
 
 .PHONY: all programs plugins tests test test-unit test-integration up down status deps demo bench \
-        clean format format-check fetch readme-config test-containers fuzz test-valgrind
+        clean format format-check fetch readme-config test-containers fuzz test-valgrind test-fault
 all: programs plugins
 
 programs: $(PROGRAMS)
 plugins: $(PLUGINS)
-tests: $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH_PROGS)
+tests: $(UNIT_TESTS) $(INTEG_TESTS) $(BENCH_PROGS) $(FAULT_PROGS)
 
 $(PROTO_C) $(PROTO_H): $(PROTO_SRC)
 	@mkdir -p $(GEN)
@@ -131,6 +133,10 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
 
+$(BUILD)/fault/%: $(BUILD)/tests/fault/%_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LIBS)
+
 # The test runner needs the programs and plugins too (integration tests exec them).
 test: all tests
 	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) bash tests/run.sh all
@@ -138,6 +144,13 @@ test-unit: all tests
 	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) bash tests/run.sh unit
 test-integration: all tests
 	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) bash tests/run.sh integration
+# The fault suite stops and starts its brokers: it runs its own Kafka + Redis (FAULT_KAFKA_PORT,
+# FAULT_REDIS_PORT), never the ones of `make up`. FAULT_EVENTS, FAULT_SEED (or SEED), … : tests/fault/README.md
+FAULT_KAFKA_PORT ?= 19092
+FAULT_REDIS_PORT ?= 16379
+test-fault: all tests
+	@EVF_BIN=$(BIN) EVF_BUILD=$(BUILD) KAFKA_PORT=$(FAULT_KAFKA_PORT) REDIS_PORT=$(FAULT_REDIS_PORT) \
+	    bash tests/fault/run.sh
 
 KAFKA_PORT ?= 9092
 REDIS_PORT ?= 6379

@@ -186,6 +186,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             EVF_ERR("kafka", "assign: %s", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
         }
+        /* librdkafka keeps a partition's application pause across unassign and assign: one we
+         * paused (lanes full) before losing it would come back paused, while its new lane is
+         * not, and would never be fetched again (found by the fault suite). */
+        rd_kafka_resume_partitions(rk, parts);
         atomic_store(&w->joined, 1);
         return;
     }
