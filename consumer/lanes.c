@@ -3,6 +3,7 @@
 #include "lanes.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -39,6 +40,7 @@ struct evf_part_s {
     evf_offsets_t *offsets;
     int64_t stored;  /* last offset handed out to store, -1 none */
     int64_t high_polled;
+    atomic_long *with_state; /* the lanes' count of items holding a scratch state */
     evf_lane_t *lane;        /* partition mode */
     evf_lane_t **keylanes;   /* key mode: hash table of lanes */
     size_t nbuckets, nlanes;
@@ -57,6 +59,7 @@ struct evf_lanes_s {
     int resume_pending;
     size_t inflight;
     size_t ready_items; /* items in ready lanes: what threads can take now */
+    atomic_long with_state;
 };
 
 static int64_t now_ms(void) {
@@ -88,7 +91,10 @@ static void item_free(evf_item_t *it) {
     if (it->msg)
         rd_kafka_message_destroy(it->msg);
     evf_event_free(it->ev);
-    free(it->state);
+    if (it->state) {
+        free(it->state);
+        atomic_fetch_sub(it->part->with_state, 1);
+    }
     free(it);
 }
 
@@ -155,6 +161,7 @@ void evf_lanes_assign(evf_lanes_t *s, const char *topic, int32_t partition) {
         p->offsets = evf_offsets_new();
         p->stored = -1;
         p->high_polled = -1;
+        p->with_state = &s->with_state;
         if (!s->conf.key_ordering) {
             p->lane = xcalloc(1, sizeof(*p->lane));
             p->lane->part = p;
@@ -437,6 +444,22 @@ size_t evf_lanes_wait_room(evf_lanes_t *s, size_t limit, int timeout_ms) {
     size_t n = s->ready_items;
     pthread_mutex_unlock(&s->lock);
     return n;
+}
+
+void evf_lanes_item_state(evf_item_t *it, void *state) {
+    if (it->state == state)
+        return;
+    if (it->state) {
+        free(it->state);
+        atomic_fetch_sub(it->part->with_state, 1);
+    }
+    it->state = state;
+    if (state)
+        atomic_fetch_add(it->part->with_state, 1);
+}
+
+long evf_lanes_items_with_state(evf_lanes_t *s) {
+    return atomic_load(&s->with_state);
 }
 
 size_t evf_lanes_active(evf_lanes_t *s) {

@@ -88,6 +88,13 @@ void evf_lanes_set_paused(evf_lanes_t *s, const char *topic, int32_t partition, 
  */
 size_t evf_lanes_wait_room(evf_lanes_t *s, size_t limit, int timeout_ms);
 
+/** @brief Set an item's scratch state (freeing the previous one); counted per lanes. The item's
+ * owner (the thread that took it) only. */
+void evf_lanes_item_state(evf_item_t *it, void *state);
+
+/** @returns items holding a scratch state now (any thread). */
+long evf_lanes_items_with_state(evf_lanes_t *s);
+
 /** @brief Stop handing out work (shutdown): evf_lanes_take returns 0 at once. */
 void evf_lanes_stop(evf_lanes_t *s);
 

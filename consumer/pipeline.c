@@ -68,7 +68,7 @@ typedef struct slot_s {
     item_ctx_t ctx;
     evf_idem_req_t req;
     int acquired;
-    int held; /* its record key is claimed in w->held */
+    int key_held; /* its record key is claimed in w->held */
     char record_key[1024];
     char fp[33];
     /* failure */
@@ -80,7 +80,7 @@ typedef struct slot_s {
     int dr_pending;
     int dr_failed;
     char dr_error[160];
-    int held; /* a copy sent again after a failed delivery, or an item of its lane behind it */
+    int copy_held; /* a copy sent again after a failed delivery, or an item of its lane behind it */
 } slot_t;
 
 /* A copy whose delivery failed, kept on its item (evf_item_t.state) until a later batch delivers
@@ -387,7 +387,7 @@ static void prepare(thread_t *th, slot_t *s) {
 
     const held_copy_t *h = it->state;
     if (h) {
-        s->held = 1;
+        s->copy_held = 1;
         s->cls = h->cls;
         s->retry_level = h->retry_level;
         s->pm = h->pm;
@@ -397,8 +397,8 @@ static void prepare(thread_t *th, slot_t *s) {
         s->state = SLOT_COPY;
         return;
     }
-    if (s != th->slots && s[-1].held && s[-1].item->lane == it->lane) {
-        s->held = 1; /* behind a held copy: not run until it is delivered */
+    if (s != th->slots && s[-1].copy_held && s[-1].item->lane == it->lane) {
+        s->copy_held = 1; /* behind a held copy: not run until it is delivered */
         s->state = SLOT_IDLE;
         return;
     }
@@ -477,7 +477,7 @@ static void acquire(thread_t *th) {
             slot_wait(th, who[i], evf_now_ms() + 50, "another thread of this worker runs this event");
             continue;
         }
-        who[i]->held = 1;
+        who[i]->key_held = 1;
         reqs[m] = reqs[i];
         who[m++] = who[i];
     }
@@ -818,12 +818,11 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
                 memcpy(h->message, s->message, sizeof(h->message));
                 memcpy(h->copy_topic, s->copy_topic, sizeof(h->copy_topic));
                 memcpy(h->record_key, s->record_key, sizeof(h->record_key));
-                s->item->state = h;
+                evf_lanes_item_state(s->item, h);
             }
             continue;
         }
-        free(s->item->state);
-        s->item->state = NULL;
+        evf_lanes_item_state(s->item, NULL);
         s->state = SLOT_DONE;
         if (s->retry_level == 0) {
             char source[EVF_TOPIC_NAME_MAX + 1];
@@ -835,7 +834,8 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
                 evf_series_inc(evf_metric_get(w->m_processed, "", "dlq"));
         }
     }
-    if (!failed)
+    /* Another partition may still hold at a copy it could not write: its reason stays. */
+    if (!failed && evf_lanes_items_with_state(w->lanes) == 0)
         evf_worker_set_error(w, "hold", "%s", "");
 }
 
@@ -872,9 +872,9 @@ static void drop_held(thread_t *owner, slot_t *slots, size_t n) {
     if (!owner->w->held)
         return;
     for (size_t i = 0; i < n; i++)
-        if (slots[i].held) {
+        if (slots[i].key_held) {
             keys[k++] = slots[i].record_key;
-            slots[i].held = 0;
+            slots[i].key_held = 0;
         }
     if (k)
         evf_held_drop(owner->w->held, owner, keys, k);

@@ -18,8 +18,8 @@
  *   - a crash loop for real: `chaos` aborts the worker on one event; the test restarts it each
  *     time it dies; after crash.max.attempts crashes that event is dead-lettered as crash-loop
  *     and every other event (those queued behind it included) is processed once, not blamed;
- *   - (known open bug, skipped unless EVF_TEST_KNOWN_BUGS=1) a copy written for another
- *     partition does not end the hold: /readyz stays not ready while a partition holds.
+ *   - a copy written for another partition does not end the hold: /readyz stays not ready
+ *     while a partition holds.
  *
  * The examples/flaky_downstream.c plugin (built into $EVF_BUILD/plugins/) stands in for a
  * downstream that fails on chosen attempts or while a Redis key exists, and records every call
@@ -788,14 +788,8 @@ END_TEST
 /* While one partition holds on an unwritable dead-letter topic, a copy of another partition's
  * event that does get written (to a retry topic) must not make the worker ready again. */
 START_TEST(other_copies_do_not_end_a_hold) {
-    /* Known open bug (issue #6 note): the "holding" reason of /readyz is one string per worker
-     * that any batch whose copies were all delivered clears (consumer/pipeline.c send_copies),
-     * even while another partition still holds. Run with EVF_TEST_KNOWN_BUGS=1 to see it fail. */
-    if (!getenv("EVF_TEST_KNOWN_BUGS")) {
-        fprintf(stderr, "other_copies_do_not_end_a_hold: skipped (known open bug, see the issue "
-                        "#6 note); EVF_TEST_KNOWN_BUGS=1 runs it\n");
-        return;
-    }
+    /* The "holding" reason stays while any item holds at a copy it could not write, even when
+     * another partition's copies are delivered meanwhile. */
     evf_fleet_names_t n;
     evf_fleet_worker_t w;
     char ids[2][128], trace[300], fail[400], dlq[300];
