@@ -45,6 +45,10 @@ static const kafka_default_t defaults_consumer[] = {
      * 16384/1048576 peaked at 83 MB RSS and 54k events/s, these at 46 MB and 72k/s. */
     {"queued.max.messages.kbytes", "4096"},
     {"fetch.message.max.bytes", "131072"},
+    /* A partition assigned or resumed while a fetch is in flight waits for that fetch to come
+     * back, up to fetch.wait.max.ms when there is no new data: 500 ms by default. At 100 ms,
+     * group joined → first event processed went from 776 to 233 ms (make bench). */
+    {"fetch.wait.max.ms", "100"},
     {"enable.partition.eof", "false"},
     {"statistics.interval.ms", "0"},
 };
