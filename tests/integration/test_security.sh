@@ -10,7 +10,8 @@
 #     SEC_SCRAM_SASL_PORT (39194). librdkafka < 2.6.1 (Debian's 2.0.2) cannot log in with SCRAM to
 #     Kafka 4.x (confluentinc/librdkafka#4895), so SCRAM is tested on 3.9.1; the jars come from
 #     Maven Central (`make fetch`, or services.sh here when they are missing);
-#   - Redis with an ACL user (and the default user switched off): SEC_REDIS_PORT (36379).
+#   - Redis with an ACL user limited to this run's key prefixes and to non-dangerous commands
+#     (and the default user switched off): SEC_REDIS_PORT (36379).
 # Passwords are random per run and reach the programs through the environment, a configuration
 # file and -X. Checks:
 #   1. worker, evfleet-produce and evfleet-dlq move events end to end over SASL (both mechanisms):
@@ -99,14 +100,6 @@ no_payload() {
 }
 
 listening() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
-free_port() { # a free TCP port above 40000
-    local p i
-    for ((i = 0; i < 200; i++)); do
-        p=$((40000 + RANDOM % 20000))
-        listening "$p" || { echo "$p"; return 0; }
-    done
-    return 1
-}
 
 # ---------------------------------------------------------------- services
 
@@ -119,6 +112,7 @@ svc_scram() { STATE_DIR=$STATE KAFKA_VERSION=$KAFKA_SCRAM_VERSION KAFKA_LIBS_DIR
 svc_redis() { STATE_DIR=$STATE KAFKA_PORT=$SEC_KAFKA_PORT REDIS_PORT=$SEC_REDIS_PORT REDIS_ACL_USER=$RUSER REDIS_ACL_PASSWORD=$RPW \
     bash deploy/local/services.sh "$@"; }
 rcli() { timeout 10 redis-cli --no-auth-warning -p "$SEC_REDIS_PORT" --user "$RUSER" --pass "$RPW" "$@"; }
+noperm() { rcli "$@" 2>&1 | grep -q NOPERM; }
 
 pids=()
 cleanup() {
@@ -150,7 +144,13 @@ svc_scram kafka-start >"$tmp/kafka-scram.out" 2>&1 &
 kafka_scram_pid=$!
 if svc_redis redis-start >"$tmp/redis.out" 2>&1; then
     # Only the ACL user may do anything: what works below authenticated as evf-sec.
+    # Least privilege, as SECURITY.md recommends: its key prefixes only, no dangerous commands
+    # but CONFIG GET (the eviction-policy check).
+    timeout 10 redis-cli -p "$SEC_REDIS_PORT" ACL SETUSER "$RUSER" resetkeys "~sec$RUN*" resetchannels \
+        -@all +@read +@write +@scripting +@connection -@dangerous +config\|get >/dev/null
     timeout 10 redis-cli -p "$SEC_REDIS_PORT" ACL SETUSER default off >/dev/null
+    check "redis: the ACL user may not touch keys outside its prefix" noperm SET "other:$RUN" x
+    check "redis: ... nor run dangerous commands (FLUSHALL)" noperm FLUSHALL
     check "redis: the default user is off (unauthenticated PING refused)" \
         bash -c "timeout 5 redis-cli -p $SEC_REDIS_PORT PING 2>&1 | grep -q NOAUTH"
 else
@@ -328,21 +328,31 @@ wait_metric() {
     return 1
 }
 
-# start_worker NAME PORT BROKERS MECH KAFKA_PW REDIS_URL [-X ...]: credentials through the
+# start_worker NAME BROKERS MECH KAFKA_PW REDIS_URL [-X ...]: credentials through the
 # environment (EVFLEET_*), the rest through -X; the pid in WPID (a child of this shell, so it can
-# be waited for)
+# be waited for), the HTTP port in WPORT (port 0: the worker picks a free one and logs it)
 start_worker() {
-    local name=$1 port=$2 brokers=$3 mech=$4 kpw=$5 rurl=$6
-    shift 6
+    local name=$1 brokers=$2 mech=$3 kpw=$4 rurl=$5 i
+    shift 5
     EVFLEET_KAFKA_SASL_PASSWORD=$kpw EVFLEET_REDIS_URL=$rurl \
         "$WORKER" -X "kafka.bootstrap.servers=$brokers" -X kafka.security.protocol=SASL_PLAINTEXT \
         -X "kafka.sasl.mechanisms=$mech" -X "kafka.sasl.username=$KUSER" \
-        -X "http.listen=127.0.0.1:$port" -X log.format=json -X kafka.session.timeout.ms=6000 \
+        -X http.listen=127.0.0.1:0 -X log.format=json -X kafka.session.timeout.ms=6000 \
         -X kafka.heartbeat.interval.ms=500 -X shutdown.grace.ms=5000 "$@" \
         >"$tmp/$name.log" 2>&1 &
     WPID=$!
     pids+=("$WPID")
     echo "$WPID" >>"$tmp/pids" # the subshells' workers too
+    WPORT=
+    for ((i = 0; i < 300; i++)); do
+        WPORT=$(grep -o -m1 'http on port [0-9]*' "$tmp/$name.log" 2>/dev/null | grep -o '[0-9]*$')
+        [[ -n $WPORT ]] && return 0
+        kill -0 "$WPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    WPORT=1 # nothing answers there: the checks that follow fail and say so
+    fail "$name: the worker did not start serving HTTP; its log:"
+    sed 's/^/    | /' "$tmp/$name.log" | tail -n 20
 }
 
 stop_worker() { # PID -> exit code
@@ -370,12 +380,22 @@ snapshot() {
 
 # ---------------------------------------------------------------- end to end over SASL
 
-# e2e LABEL BROKERS MECH: produce 20 events (2 meant to fail), process, dead letters, list, replay
+# kcat_produce BROKERS MECH TOPIC FILE [kcat args]: FILE's bytes as one message, over SASL
+kcat_produce() {
+    local brokers=$1 mech=$2 topic=$3 file=$4
+    shift 4
+    timeout 60 kcat -b "$brokers" -X security.protocol=SASL_PLAINTEXT -X "sasl.mechanisms=$mech" \
+        -X "sasl.username=$KUSER" -X "sasl.password=$KPW" -P -t "$topic" "$@" "$file" 2>&1
+}
+
+# e2e LABEL BROKERS MECH HOSTILE: produce 20 events (2 meant to fail), process, dead letters, list,
+# replay. HOSTILE=1 adds untrusted input beside them: an event with hostile headers (processed),
+# an oversized value (too-large) and a value that is no event (decode), all holding the payload
+# marker, which must not reach the logs or endpoints either.
 e2e() {
-    local label=$1 brokers=$2 mech=$3
+    local label=$1 brokers=$2 mech=$3 hostile=$4
     local topic="sec.$label.$RUN" group="sec-$label-$RUN" prefix="sec$RUN$label" port n=20 i
-    local dlq_topic="$topic.$group.dlq" ids=() fail1 fail2 rc
-    port=$(free_port)
+    local dlq_topic="$topic.$group.dlq" ids=() fail1 fail2 rc ok=18 dead=2
     for ((i = 0; i < n; i++)); do ids+=("sec-$label-$RUN-$i"); done
     fail1=${ids[3]} fail2=${ids[11]}
     : >"$tmp/$label.events.jsonl"
@@ -387,11 +407,12 @@ e2e() {
         -X "idempotency.key.prefix=$prefix")
 
     local w
-    start_worker "$label-worker" "$port" "$brokers" "$mech" "$KPW" \
+    start_worker "$label-worker" "$brokers" "$mech" "$KPW" \
         "redis://$RUSER:$RPW@127.0.0.1:$SEC_REDIS_PORT/0" "${common[@]}" \
         -X "route.custom:*=chaos" -X processor.chaos.ledger=true -X processor.chaos.fail.kind=permanent \
-        -X "processor.chaos.fail.ids=$fail1,$fail2" -X retry.max.attempts=1 -X retry.topics.delays.ms=
-    w=$WPID
+        -X "processor.chaos.fail.ids=$fail1,$fail2" -X retry.max.attempts=1 -X retry.topics.delays.ms= \
+        -X event.max.bytes=4096
+    w=$WPID port=$WPORT
     check "$label: the worker becomes ready over SASL/$mech" wait_readyz "$port" 200 90
 
     # evfleet-produce: password from a configuration file, Redis not needed
@@ -409,12 +430,39 @@ EOF
     [[ $rc == 0 ]] || sed 's/^/    | /' "$tmp/$label.produce.out" | tail -n 20
     no_secret "$label: evfleet-produce output" "$tmp/$label.produce.out"
 
-    check "$label: the worker processed $((n - 2)) events ok" \
-        wait_metric "$port" '^evfleet_events_processed_total[{].*outcome="ok"' $((n - 2)) 90
-    check "$label: ... and dead-lettered 2" wait_metric "$port" '^evfleet_dlq_events_total' 2 60
+    if [[ $hostile == 1 ]]; then
+        # CloudEvents JSON with hostile headers: forged evfleet.* values (a far not-before on a
+        # source topic is ignored, not waited for), a 60 KB value, bytes that are not UTF-8
+        printf '{"specversion":"1.0","id":"sec-%s-%s-hostile","type":"custom:sec","source":"evfleet/custom","subject":"dev/%s","data":"%s"}' \
+            "$label" "$RUN" "$MARK" "$MARK" >"$tmp/$label.hostile.json"
+        kcat_produce "$brokers" "$mech" "$topic" "$tmp/$label.hostile.json" -k "hostile-$MARK" \
+            -H content-type=application/cloudevents+json -H evfleet.retry.not-before=9999999999999 \
+            -H evfleet.attempts=-7 -H evfleet.original.timestamp=not-a-number \
+            -H evfleet.replay.count=x -H $'bad\xff\xfe-name=\xc3\x28-value' \
+            -H "big=$(head -c 60000 /dev/zero | tr '\0' h)" >"$tmp/$label.kcat.out" ||
+            fail "$label: kcat could not publish the hostile-header event: $(cat "$tmp/$label.kcat.out")"
+        { printf '%s' "$MARK"; head -c 6000 /dev/zero | tr '\0' x; } >"$tmp/$label.big.bin"
+        kcat_produce "$brokers" "$mech" "$topic" "$tmp/$label.big.bin" -k big >"$tmp/$label.kcat.out" ||
+            fail "$label: kcat could not publish the oversized value: $(cat "$tmp/$label.kcat.out")"
+        printf '{"this is": "not an event", "%s": [1,2,' "$MARK" >"$tmp/$label.garbage.json"
+        kcat_produce "$brokers" "$mech" "$topic" "$tmp/$label.garbage.json" -k garbage \
+            -H content-type=application/cloudevents+json >"$tmp/$label.kcat.out" ||
+            fail "$label: kcat could not publish the undecodable value: $(cat "$tmp/$label.kcat.out")"
+        ok=19 dead=4
+    fi
+
+    check "$label: the worker processed $ok events ok" \
+        wait_metric "$port" '^evfleet_events_processed_total[{].*outcome="ok"' $ok 90
+    check "$label: ... and dead-lettered $dead" wait_metric "$port" '^evfleet_dlq_events_total' $dead 60
+    if [[ $hostile == 1 ]]; then
+        check "$label: the oversized value is dead-lettered as too-large" \
+            wait_metric "$port" '^evfleet_dlq_events_total[{].*class="too-large"' 1 5
+        check "$label: the value that is no event is dead-lettered as decode" \
+            wait_metric "$port" '^evfleet_dlq_events_total[{].*class="decode"' 1 5
+    fi
     local ledger
     ledger=$(rcli HLEN "$prefix:ledger:$group" 2>/dev/null)
-    check "$label: the ledger in Redis (ACL user) counts $((n - 2)) ids (got '$ledger')" test "$ledger" = $((n - 2))
+    check "$label: the ledger in Redis (ACL user) counts $ok ids (got '$ledger')" test "$ledger" = $ok
     snapshot "$port" "$label-worker"
 
     # evfleet-dlq: passwords as -X (Kafka) and redis.password from the environment
@@ -425,19 +473,19 @@ EOF
         >"$tmp/$label.dlq-list.out" 2>"$tmp/$label.dlq-list.err"
     rc=$?
     check "$label: evfleet-dlq list exits 0" test "$rc" = 0
-    check "$label: ... and lists both failed ids" \
-        bash -c "grep -qF '$fail1' '$tmp/$label.dlq-list.out' && grep -qF '$fail2' '$tmp/$label.dlq-list.out' && test \$(wc -l <'$tmp/$label.dlq-list.out') = 2"
+    check "$label: ... and lists the $dead dead letters, both failed ids among them" \
+        bash -c "grep -qF '$fail1' '$tmp/$label.dlq-list.out' && grep -qF '$fail2' '$tmp/$label.dlq-list.out' && test \$(wc -l <'$tmp/$label.dlq-list.out') = $dead"
     no_secret "$label: evfleet-dlq list stdout" "$tmp/$label.dlq-list.out"
     no_secret "$label: evfleet-dlq list stderr" "$tmp/$label.dlq-list.err"
 
-    EVFLEET_REDIS_PASSWORD=$RPW timeout 120 "$DLQ" "${dlqx[@]}" replay "$dlq_topic" \
+    EVFLEET_REDIS_PASSWORD=$RPW timeout 120 "$DLQ" "${dlqx[@]}" replay "$dlq_topic" --class permanent \
         >"$tmp/$label.dlq-replay.out" 2>&1
     rc=$?
     check "$label: evfleet-dlq replay exits 0" test "$rc" = 0
     [[ $rc == 0 ]] || sed 's/^/    | /' "$tmp/$label.dlq-replay.out" | tail -n 20
     no_secret "$label: evfleet-dlq replay output" "$tmp/$label.dlq-replay.out"
-    check "$label: the replayed letters reach the worker again and fail again (4 dead letters)" \
-        wait_metric "$port" '^evfleet_dlq_events_total' 4 90
+    check "$label: the 2 replayed letters reach the worker again and fail again ($((dead + 2)) dead letters)" \
+        wait_metric "$port" '^evfleet_dlq_events_total' $((dead + 2)) 90
     check "$label: the replay ledger is in Redis (ACL user)" \
         test "$(rcli --scan --pattern "$prefix:dlq:*" 2>/dev/null | wc -l)" -ge 2
 
@@ -457,7 +505,6 @@ EOF
 wrong_kafka() {
     local label=$1 brokers=$2 mech=$3 port w rc pp dp
     local topic="sec.$label.bad.$RUN" group="sec-$label-bad-$RUN"
-    port=$(free_port)
     local kx=(-b "$brokers" -X kafka.security.protocol=SASL_PLAINTEXT -X "kafka.sasl.mechanisms=$mech"
         -X "kafka.sasl.username=$KUSER")
     # The producer and the DLQ tool run meanwhile (each waits for its metadata timeout).
@@ -468,11 +515,11 @@ wrong_kafka() {
         -X "redis.url=redis://$RUSER:$RPW@127.0.0.1:$SEC_REDIS_PORT/0" \
         list "$topic.$group.dlq" >"$tmp/$label.baddlq.out" 2>&1 &
     dp=$!
-    start_worker "$label-badworker" "$port" "$brokers" "$mech" "$BADK" \
+    start_worker "$label-badworker" "$brokers" "$mech" "$BADK" \
         "redis://$RUSER:$RPW@127.0.0.1:$SEC_REDIS_PORT/0" -X "topics=$topic" \
         -X topics.partitions=1 -X "kafka.group.id=$group" -X "route.*=noop" \
         -X log.level=debug -X kafka.debug=security,broker,conf
-    w=$WPID
+    w=$WPID port=$WPORT
     local want='kafka'
     [[ $SEC_STRICT_READYZ == 1 ]] && want='kafka.*authentication'
     check "$label: a wrong Kafka password: the worker is not ready (/readyz 503 naming $want)" \
@@ -510,11 +557,10 @@ wrong_kafka() {
 wrong_redis() {
     local brokers=$1 mech=$2 port w
     local topic="sec.badredis.$RUN" group="sec-badredis-$RUN"
-    port=$(free_port)
-    start_worker badredis "$port" "$brokers" "$mech" "$KPW" \
+    start_worker badredis "$brokers" "$mech" "$KPW" \
         "redis://$RUSER:$BADR@127.0.0.1:$SEC_REDIS_PORT/0" -X "topics=$topic" \
         -X topics.partitions=1 -X "kafka.group.id=$group" -X "route.*=noop"
-    w=$WPID
+    w=$WPID port=$WPORT
     check "a wrong Redis ACL password: not ready, /readyz names the failed authentication" \
         wait_readyz "$port" 503 60 "redis.*authentication failed for user '$RUSER'"
     check "... the worker stays up" kill -0 "$w"
@@ -538,8 +584,8 @@ wrong_plain_pid=$!
     exit $((failures > 200 ? 200 : failures))
 ) >"$tmp/wrong-scram.out" 2>&1 &
 wrong_scram_pid=$!
-e2e plain "127.0.0.1:$SEC_KAFKA_SASL_PORT" PLAIN
-e2e scram "127.0.0.1:$SEC_SCRAM_SASL_PORT" SCRAM-SHA-512
+e2e plain "127.0.0.1:$SEC_KAFKA_SASL_PORT" PLAIN 1
+e2e scram "127.0.0.1:$SEC_SCRAM_SASL_PORT" SCRAM-SHA-512 0
 wrong_redis "127.0.0.1:$SEC_SCRAM_SASL_PORT" SCRAM-SHA-512
 wait "$wrong_plain_pid"
 failures=$((failures + $?))
