@@ -189,6 +189,12 @@ for prog in worker dlq; do
     no_secret "$prog --check-config (environment)" "$out"
     check "$prog --check-config shows redis.password as [redacted]" \
         grep -qE '^redis\.password = \[redacted\]' "$out"
+    # Misspelt keys: their value is the secret the right key was meant for. The worker prints
+    # them (librdkafka checks kafka.* names later), evfleet-dlq refuses them: no value either way.
+    out=$tmp/check-config-$prog-misspelt.txt
+    EVFLEET_KAFKA_SSL_KEY_PASWORD=$BADR "$bin" -X "kafka.sasl.pasword=$BADK" \
+        -X "kafka.sasl.passowrd=$KPW" --check-config >"$out" 2>&1
+    no_secret "$prog --check-config with misspelt secret keys (exit $?)" "$out"
 done
 # A misspelt key holding a secret is reported by name, without the value.
 out=$tmp/bad-key.txt
