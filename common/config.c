@@ -1082,11 +1082,21 @@ int evf_conf_foreach_prefix(const evf_conf_t *conf, const char *prefix,
 /* Public: secrets and printing                                                               */
 
 int evf_conf_is_secret(const char *key) {
-    /* Generous on purpose: printing a harmless value as [redacted] costs little. */
+    /* Generous on purpose: printing a harmless value as [redacted] costs little. The stems
+     * ("pass", "pasw", "pwd", "secr") also catch misspelt keys (kafka.sasl.pasword): their
+     * value is most likely the secret the right key was meant to hold. */
     static const char *words[] = {
-        "password", "passwd", "passphrase", "secret", "token", "credential", "apikey",
+        "pass", "pasw", "pwd", "secr", "token", "credential", "apikey",
         "api_key", "api.key", "private", "jaas", "sasl.oauthbearer.config",
         "oauthbearer.extensions", "key.pem", "ssl_key", "keystore.key", "client.key",
+    };
+    /* librdkafka's sasl.* properties that hold no secret; any other kafka.sasl.* key (a
+     * misspelt sasl.password included) is treated as one. */
+    static const char *sasl_plain[] = {
+        "sasl.mechanisms", "sasl.mechanism", "sasl.username", "sasl.kerberos.service.name",
+        "sasl.kerberos.principal", "sasl.kerberos.kinit.cmd", "sasl.kerberos.keytab",
+        "sasl.kerberos.min.time.before.relogin", "sasl.oauthbearer.method",
+        "sasl.oauthbearer.client.id", "sasl.oauthbearer.scope",
     };
     const conf_prop_t *prop = prop_find(key);
     const char *sub;
@@ -1096,6 +1106,12 @@ int evf_conf_is_secret(const char *key) {
         return (prop->flags & CF_SECRET) != 0;
     if (!strncmp(key, "kafka.", 6)) {
         sub = key + 6;
+        if (!strncasecmp(sub, "sasl.", 5)) {
+            for (i = 0; i < sizeof(sasl_plain) / sizeof(sasl_plain[0]); i++)
+                if (!strcasecmp(sub, sasl_plain[i]))
+                    return 0;
+            return 1;
+        }
     } else if (!strncmp(key, "processor.", 10)) {
         /* Only the setting counts: a processor named "token_counter" has ordinary settings. */
         sub = strchr(key + 10, '.');

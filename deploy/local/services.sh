@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # deploy/local/services.sh — real local Kafka (KRaft, single node) + Redis on 127.0.0.1.
 #
-#   services.sh fetch                   download Kafka jars once (Maven Central, deploy/local/pom.xml)
+#   services.sh fetch                   download Kafka jars once (Maven Central, deploy/local/pom.xml):
+#                                       KAFKA_VERSION's, and KAFKA_SCRAM_VERSION's for the SCRAM test
 #   services.sh up | down | status      both services (idempotent; down stops by PID only)
 #   services.sh kafka-start | kafka-stop | redis-start | redis-stop
 #                                       one service, same port and data dir (for fault tests)
 #
 # Environment (see README.md): KAFKA_VERSION (pom.xml's, 4.1.2), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
 # KAFKA_SASL_PORT (unset = no SASL), KAFKA_SASL_USER (evfleet), KAFKA_SASL_PASSWORD (evfleet-secret),
+# KAFKA_SCRAM_VERSION (3.9.1; empty = fetch no second version), KAFKA_SCRAM_LIBS_DIR
+# (deploy/local/.state/kafka-libs-<KAFKA_SCRAM_VERSION>),
 # REDIS_PORT (6379), REDIS_ACL_USER / REDIS_ACL_PASSWORD, STATE_DIR (deploy/local/.state),
 # KAFKA_LIBS_DIR (deploy/local/.state/kafka-libs), CLEAN=1 (down/…-stop: also delete that port's state),
 # STOP_SIGNAL (TERM; KILL = crash), KAFKA_START_TIMEOUT (90), STOP_TIMEOUT (20),
@@ -29,6 +32,10 @@ REDIS_ACL_PASSWORD=${REDIS_ACL_PASSWORD:-}
 STATE_DIR=${STATE_DIR:-$ROOT/deploy/local/.state}
 KAFKA_VERSION=${KAFKA_VERSION:-}
 KAFKA_LIBS_DIR=${KAFKA_LIBS_DIR:-$ROOT/deploy/local/.state/kafka-libs${KAFKA_VERSION:+-$KAFKA_VERSION}}
+# A second Kafka version `fetch` also downloads: librdkafka < 2.6.1 cannot log in with SCRAM to
+# Kafka 4.x (see write_kafka_props), so tests/integration/test_security.sh runs SCRAM on this one.
+KAFKA_SCRAM_VERSION=${KAFKA_SCRAM_VERSION-3.9.1}
+KAFKA_SCRAM_LIBS_DIR=${KAFKA_SCRAM_LIBS_DIR:-$ROOT/deploy/local/.state/kafka-libs-$KAFKA_SCRAM_VERSION}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 REDIS_START_TIMEOUT=${REDIS_START_TIMEOUT:-15}
 STOP_TIMEOUT=${STOP_TIMEOUT:-20}
@@ -249,7 +256,13 @@ EOF
     if [[ -n $KAFKA_SASL_PORT ]]; then
         # SCRAM-SHA-512 users live in the metadata log (format --add-scram). PLAIN is offered too,
         # with the same user and password: librdkafka < 2.6.1 (Debian's 2.0.2) cannot do SCRAM
-        # against Kafka 4.x brokers (librdkafka #4895); it can against 3.9.x (KAFKA_VERSION=3.9.1).
+        # against Kafka 4.x brokers. Its client-final-message repeats the client nonce after the
+        # server's (fixed in librdkafka 2.6.1, confluentinc/librdkafka#4895); Kafka 3.8.1/3.9.x
+        # check the nonce with endsWith and accept it, 4.x demand the exact nonce (RFC 5802,
+        # CVE-2024-56128) and answer "invalid credentials". No broker or client setting changes
+        # that: use KAFKA_VERSION=3.9.1 for SCRAM with this librdkafka, or PLAIN on 4.x.
+        # The file holds the PLAIN password, so it is readable by its owner only.
+        chmod 600 "$f.tmp"
         cat >>"$f.tmp" <<EOF
 sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -337,6 +350,9 @@ kafka_start_locked() {
     local pid
     pid=$(live_pid "$KPID" "$KDIR/server.properties")
     if [[ -n $pid ]]; then
+        if [[ -n $KAFKA_SASL_PORT ]] && ! grep -q "^listeners=.*SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT" "$KDIR/server.properties"; then
+            die "kafka: the broker on 127.0.0.1:$KAFKA_PORT (pid $pid) runs without a SASL listener on $KAFKA_SASL_PORT; stop it first (KAFKA_PORT=$KAFKA_PORT $0 kafka-stop)"
+        fi
         kafka_wait "$pid"
         kafka_ensure_scram_user
         kafka_line up "$pid"
@@ -514,6 +530,13 @@ case $cmd in
 fetch)
     do_fetch
     echo "Kafka $(kafka_version) jars in $KAFKA_LIBS_DIR"
+    if [[ -n $KAFKA_SCRAM_VERSION && $KAFKA_SCRAM_VERSION != "$(kafka_version)" ]]; then
+        (
+            KAFKA_VERSION=$KAFKA_SCRAM_VERSION KAFKA_LIBS_DIR=$KAFKA_SCRAM_LIBS_DIR
+            do_fetch
+            echo "Kafka $(kafka_version) jars in $KAFKA_LIBS_DIR (for SCRAM with librdkafka < 2.6.1)"
+        )
+    fi
     ;;
 up)
     # refuse before starting anything if a port of a service that is not already ours is taken
