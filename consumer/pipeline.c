@@ -8,6 +8,7 @@
  *
  * Runs on: each processing thread (one Redis connection each). Deliveries of emits and copies are
  * confirmed through the publisher's poll thread, which wakes us through `dr_cb`. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -377,6 +378,20 @@ static const char *msg_header(const rd_kafka_message_t *msg, const char *name, c
     return evf_dlq_header_str(hdrs, name, buf, size) == 0 ? buf : NULL;
 }
 
+/* evfleet.attempts of a message: whoever wrote the topic chose it, so only a plain count in
+ * 0..EVF_ATTEMPTS_HEADER_MAX is believed, anything else counts as 0 (no overflow further on). */
+#define EVF_ATTEMPTS_HEADER_MAX 1000000000
+static int64_t header_attempts(const rd_kafka_message_t *msg) {
+    char buf[32], *end;
+    if (!msg_header(msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
+        return 0;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || end == buf || *end || v < 0 || v > EVF_ATTEMPTS_HEADER_MAX)
+        return 0;
+    return v;
+}
+
 /* Decode, size and age checks, routing. Leaves RUNNABLE, COPY or WAIT. */
 static void prepare(thread_t *th, slot_t *s) {
     evf_worker_t *w = th->w;
@@ -573,11 +588,7 @@ static void run_one(thread_t *th, slot_t *s) {
     it->runs++;
     ic->pub.ops = &ctx_ops;
     ic->pub.idempotency_key = w->idem ? s->record_key : it->ev->id;
-    int64_t prior = 0;
-    char buf[32];
-    if (msg_header(it->msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
-        prior = atoll(buf);
-    ic->pub.attempt = (int)prior + it->runs;
+    ic->pub.attempt = (int)(header_attempts(it->msg) + it->runs);
     ic->pub.topic = rd_kafka_topic_name(it->msg->rkt);
     ic->pub.partition = it->msg->partition;
     ic->pub.offset = it->offset;
@@ -767,10 +778,7 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
         if (s->state != SLOT_COPY)
             continue;
         rd_kafka_message_t *msg = s->item->msg;
-        int64_t prior = 0;
-        char buf[32];
-        if (msg_header(msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
-            prior = atoll(buf);
+        int64_t prior = header_attempts(msg);
         int64_t now = evf_now_ms();
         evf_failure_t f = {
             .cls = s->cls,

@@ -43,6 +43,10 @@ typedef struct evf_worker_s {
     /* settings read once from conf */
     int threads;
     size_t ready_max; /* the poll thread stops polling while this much work is ready */
+    /* librdkafka failed to fetch committed offsets after an assignment: fetch them again at
+     * refetch_at and seek (poll thread only). */
+    int refetch_pending;
+    int64_t refetch_at;
     int key_ordering;
     int queue_max;
     int64_t event_max_bytes;

@@ -39,10 +39,9 @@ SEC_SCRAM_SASL_PORT=${SEC_SCRAM_SASL_PORT:-39194}
 SEC_REDIS_PORT=${SEC_REDIS_PORT:-36379}
 KAFKA_SCRAM_VERSION=${KAFKA_SCRAM_VERSION:-3.9.1}
 KAFKA_SCRAM_LIBS_DIR=${KAFKA_SCRAM_LIBS_DIR:-$ROOT/deploy/local/.state/kafka-libs-$KAFKA_SCRAM_VERSION}
-# Until consumer/worker.c serves librdkafka's error events while it waits for its topics, /readyz
-# of a worker with a wrong Kafka password names the metadata failure, not the authentication
-# (the log does say it). 1 = require /readyz to say "authentication" too.
-SEC_STRICT_READYZ=${SEC_STRICT_READYZ:-0}
+# 1 (default) = require /readyz of a worker with a wrong Kafka password to say "authentication"
+# (the worker reads librdkafka's error events while it waits for its topics).
+SEC_STRICT_READYZ=${SEC_STRICT_READYZ:-1}
 
 for p in evfleet-worker evfleet-produce evfleet-dlq; do
     [[ -x $EVF_BIN/$p ]] || { echo "FAIL: $EVF_BIN/$p is not built (make all)"; exit 1; }
@@ -443,7 +442,7 @@ EOF
             "$label" "$RUN" "$MARK" "$MARK" >"$tmp/$label.hostile.json"
         kcat_produce "$brokers" "$mech" "$topic" "$tmp/$label.hostile.json" -k "hostile-$MARK" \
             -H content-type=application/cloudevents+json -H evfleet.retry.not-before=9999999999999 \
-            -H evfleet.attempts=-7 -H evfleet.original.timestamp=not-a-number \
+            -H evfleet.attempts=2147483647 -H evfleet.original.timestamp=not-a-number \
             -H evfleet.replay.count=x -H $'bad\xff\xfe-name=\xc3\x28-value' \
             -H "big=$(head -c 60000 /dev/zero | tr '\0' h)" >"$tmp/$label.kcat.out" ||
             fail "$label: kcat could not publish the hostile-header event: $(cat "$tmp/$label.kcat.out")"
