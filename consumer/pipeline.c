@@ -430,7 +430,13 @@ static void prepare(thread_t *th, slot_t *s) {
     }
     s->inst = evf_router_route(w->router, it->ev->type);
     if (!s->inst) {
-        slot_fail(th, s, EVF_CLASS_UNROUTABLE, "no route for event type '%.200s'", it->ev->type);
+        /* Quote at most 200 bytes of the type, cut on a character boundary: the message goes
+         * into the dead letter's evfleet.error.message and a log line, both kept valid UTF-8. */
+        size_t tl = strnlen(it->ev->type, 200);
+        while (tl > 0 && ((unsigned char)it->ev->type[tl] & 0xC0) == 0x80)
+            tl--;
+        slot_fail(th, s, EVF_CLASS_UNROUTABLE, "no route for event type '%.*s'", (int)tl,
+                  it->ev->type);
         return;
     }
     s->pm = evf_worker_procm(w, s->inst);
