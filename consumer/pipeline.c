@@ -377,6 +377,14 @@ static const char *msg_header(const rd_kafka_message_t *msg, const char *name, c
     return evf_dlq_header_str(hdrs, name, buf, size) == 0 ? buf : NULL;
 }
 
+/* An integer header: the whole value a decimal integer, else -1 (as if absent). */
+static int msg_header_int(const rd_kafka_message_t *msg, const char *name, int64_t *out) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers((rd_kafka_message_t *)msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return evf_dlq_header_int(hdrs, name, out);
+}
+
 /* Decode, size and age checks, routing. Leaves RUNNABLE, COPY or WAIT. */
 static void prepare(thread_t *th, slot_t *s) {
     evf_worker_t *w = th->w;
@@ -405,8 +413,7 @@ static void prepare(thread_t *th, slot_t *s) {
 
     /* A retry copy runs no earlier than its not-before time; only its lane waits. */
     int64_t nb = 0;
-    if (msg_header(msg, EVF_H_RETRY_NOT_BEFORE, buf, sizeof(buf)) && sscanf(buf, "%" SCNd64, &nb) == 1 &&
-        nb > now) {
+    if (msg_header_int(msg, EVF_H_RETRY_NOT_BEFORE, &nb) == 0 && nb > now) {
         char topic_kind[EVF_TOPIC_NAME_MAX + 1];
         int lvl;
         if (evf_topic_classify(rd_kafka_topic_name(msg->rkt), w->group, topic_kind,
@@ -442,8 +449,7 @@ static void prepare(thread_t *th, slot_t *s) {
     s->pm = evf_worker_procm(w, s->inst);
     if (w->max_age_ms > 0 && !msg_header(msg, EVF_H_REPLAY_COUNT, buf, sizeof(buf))) {
         int64_t ts = 0;
-        if (!msg_header(msg, EVF_H_ORIGINAL_TIMESTAMP, buf, sizeof(buf)) ||
-            sscanf(buf, "%" SCNd64, &ts) != 1)
+        if (msg_header_int(msg, EVF_H_ORIGINAL_TIMESTAMP, &ts) != 0)
             ts = rd_kafka_message_timestamp(msg, NULL);
         if (ts > 0 && now - ts > w->max_age_ms) {
             slot_fail(th, s, EVF_CLASS_MAX_AGE, "event is %" PRId64 " ms old; max.record.age.ms is %" PRId64,
