@@ -8,8 +8,8 @@
  *
  * Runs on: each processing thread (one Redis connection each). Deliveries of emits and copies are
  * confirmed through the publisher's poll thread, which wakes us through `dr_cb`. */
-#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -378,18 +378,21 @@ static const char *msg_header(const rd_kafka_message_t *msg, const char *name, c
     return evf_dlq_header_str(hdrs, name, buf, size) == 0 ? buf : NULL;
 }
 
-/* evfleet.attempts of a message: whoever wrote the topic chose it, so only a plain count in
- * 0..EVF_ATTEMPTS_HEADER_MAX is believed, anything else counts as 0 (no overflow further on). */
-#define EVF_ATTEMPTS_HEADER_MAX 1000000000
-static int64_t header_attempts(const rd_kafka_message_t *msg) {
-    char buf[32], *end;
-    if (!msg_header(msg, EVF_H_ATTEMPTS, buf, sizeof(buf)))
-        return 0;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno || end == buf || *end || v < 0 || v > EVF_ATTEMPTS_HEADER_MAX)
-        return 0;
-    return v;
+/* An integer header: the whole value a decimal integer, else -1 (as if absent). */
+static int msg_header_int(const rd_kafka_message_t *msg, const char *name, int64_t *out) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers((rd_kafka_message_t *)msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return evf_dlq_header_int(hdrs, name, out);
+}
+
+/* evfleet.attempts of msg (a whole non-negative integer, else 0) plus runs, saturating at
+ * INT_MAX: the header may come from any producer. */
+static int attempts_so_far(const rd_kafka_message_t *msg, int runs) {
+    int64_t prior = 0;
+    if (msg_header_int(msg, EVF_H_ATTEMPTS, &prior) != 0 || prior < 0)
+        prior = 0;
+    return prior > (int64_t)INT_MAX - runs ? INT_MAX : (int)prior + runs;
 }
 
 /* Decode, size and age checks, routing. Leaves RUNNABLE, COPY or WAIT. */
@@ -420,8 +423,7 @@ static void prepare(thread_t *th, slot_t *s) {
 
     /* A retry copy runs no earlier than its not-before time; only its lane waits. */
     int64_t nb = 0;
-    if (msg_header(msg, EVF_H_RETRY_NOT_BEFORE, buf, sizeof(buf)) && sscanf(buf, "%" SCNd64, &nb) == 1 &&
-        nb > now) {
+    if (msg_header_int(msg, EVF_H_RETRY_NOT_BEFORE, &nb) == 0 && nb > now) {
         char topic_kind[EVF_TOPIC_NAME_MAX + 1];
         int lvl;
         if (evf_topic_classify(rd_kafka_topic_name(msg->rkt), w->group, topic_kind,
@@ -445,14 +447,19 @@ static void prepare(thread_t *th, slot_t *s) {
     }
     s->inst = evf_router_route(w->router, it->ev->type);
     if (!s->inst) {
-        slot_fail(th, s, EVF_CLASS_UNROUTABLE, "no route for event type '%.200s'", it->ev->type);
+        /* Quote at most 200 bytes of the type, cut on a character boundary: the message goes
+         * into the dead letter's evfleet.error.message and a log line, both kept valid UTF-8. */
+        size_t tl = strnlen(it->ev->type, 200);
+        while (tl > 0 && ((unsigned char)it->ev->type[tl] & 0xC0) == 0x80)
+            tl--;
+        slot_fail(th, s, EVF_CLASS_UNROUTABLE, "no route for event type '%.*s'", (int)tl,
+                  it->ev->type);
         return;
     }
     s->pm = evf_worker_procm(w, s->inst);
     if (w->max_age_ms > 0 && !msg_header(msg, EVF_H_REPLAY_COUNT, buf, sizeof(buf))) {
         int64_t ts = 0;
-        if (!msg_header(msg, EVF_H_ORIGINAL_TIMESTAMP, buf, sizeof(buf)) ||
-            sscanf(buf, "%" SCNd64, &ts) != 1)
+        if (msg_header_int(msg, EVF_H_ORIGINAL_TIMESTAMP, &ts) != 0)
             ts = rd_kafka_message_timestamp(msg, NULL);
         if (ts > 0 && now - ts > w->max_age_ms) {
             slot_fail(th, s, EVF_CLASS_MAX_AGE, "event is %" PRId64 " ms old; max.record.age.ms is %" PRId64,
@@ -588,7 +595,7 @@ static void run_one(thread_t *th, slot_t *s) {
     it->runs++;
     ic->pub.ops = &ctx_ops;
     ic->pub.idempotency_key = w->idem ? s->record_key : it->ev->id;
-    ic->pub.attempt = (int)(header_attempts(it->msg) + it->runs);
+    ic->pub.attempt = attempts_so_far(it->msg, it->runs);
     ic->pub.topic = rd_kafka_topic_name(it->msg->rkt);
     ic->pub.partition = it->msg->partition;
     ic->pub.offset = it->offset;
@@ -778,13 +785,12 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
         if (s->state != SLOT_COPY)
             continue;
         rd_kafka_message_t *msg = s->item->msg;
-        int64_t prior = header_attempts(msg);
         int64_t now = evf_now_ms();
         evf_failure_t f = {
             .cls = s->cls,
             .message = s->message,
             .processor = s->pm ? s->pm->name : "",
-            .attempts = (int)prior + s->item->runs,
+            .attempts = attempts_so_far(msg, s->item->runs),
             .failed_at_ms = now,
             .first_failed_at_ms = s->item->first_failed_ms,
             .worker = w->instance_id,
@@ -834,7 +840,10 @@ static void send_copies(thread_t *th, size_t lo, size_t hi) {
         s->state = SLOT_DONE;
         if (s->retry_level == 0) {
             char source[EVF_TOPIC_NAME_MAX + 1];
-            evf_dlq_source_topic(s->item->msg, source, sizeof(source));
+            /* The topic the message came from names its source; its evfleet.original.topic
+             * header could come from any producer. */
+            evf_topic_classify(rd_kafka_topic_name(s->item->msg->rkt), w->group, source,
+                               sizeof(source), NULL);
             evf_series_inc(evf_metric_get(w->m_dlq, source, evf_class_name(s->cls)));
             if (s->pm)
                 evf_series_inc(s->pm->dlq);
