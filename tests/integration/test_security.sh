@@ -118,7 +118,7 @@ cleanup() {
     local p
     # every program this test started that still runs (checked by its command line: no other)
     for p in "${pids[@]}" $(cat "$tmp/pids" 2>/dev/null); do
-        [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *evfleet-* ]] && kill -KILL "$p" 2>/dev/null
+        [[ $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) == *evfleet-* ]] && kill -KILL "$p" 2>/dev/null
     done
     STOP_TIMEOUT=10 CLEAN=1 svc_plain kafka-stop >/dev/null 2>&1
     STOP_TIMEOUT=10 CLEAN=1 svc_scram kafka-stop >/dev/null 2>&1
