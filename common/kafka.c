@@ -40,11 +40,12 @@ static const kafka_default_t defaults_consumer[] = {
     {"session.timeout.ms", "10000"},
     {"heartbeat.interval.ms", "1000"},
     {"max.poll.interval.ms", "300000"},
-    /* Prefetch: 4 MB in librdkafka's queue, 128 KB per partition per fetch (a bigger message
-     * is still returned whole). Measured with make bench (noop, 200k events, 12 partitions):
-     * 16384/1048576 peaked at 83 MB RSS and 54k events/s, these at 46 MB and 72k/s. */
-    {"queued.max.messages.kbytes", "4096"},
-    {"fetch.message.max.bytes", "131072"},
+    /* Prefetch: 2 MB in librdkafka's queue, 64 KB per partition per fetch (a bigger message is
+     * still returned whole); the lanes hold the rest of the worker's buffer. With the shipped
+     * configuration over 200k events, peak RSS was 55 MB at 4096/131072 and 43 MB here (and 83 MB
+     * at 16384/1048576 with a noop route), at the same throughput. */
+    {"queued.max.messages.kbytes", "2048"},
+    {"fetch.message.max.bytes", "65536"},
     /* A partition assigned or resumed while a fetch is in flight waits for that fetch to come
      * back, up to fetch.wait.max.ms when there is no new data: 500 ms by default. At 100 ms,
      * group joined → first event processed went from 776 to 233 ms (make bench). */
