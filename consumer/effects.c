@@ -82,6 +82,11 @@ static const char fx_script_src[] =
     "  end\n"
     "  return digits(r) end\n"
     "local function intadd(a, b)\n"
+    "  -- Both below 10^15: the double sum is exact (< 2^53); the digit loop is for the rest.\n"
+    "  if #a < 16 and #b < 16 then\n"
+    "    local n = tonumber(a) + tonumber(b)\n"
+    "    if n == 0 then return '0' end\n"
+    "    return string.format('%.0f', n) end\n"
     "  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'\n"
     "  local ma = na and string.sub(a, 2) or a local mb = nb and string.sub(b, 2) or b\n"
     "  local neg, m\n"
@@ -283,6 +288,15 @@ static size_t arena_put(evf_fx_t *fx, const char *s) {
 
 static const char *arena_get(const evf_fx_t *fx, size_t ref) {
     return ref ? fx->arena + ref - 1 : "";
+}
+
+int evf_fx_touches(const evf_fx_t *fx, const char *key) {
+    for (size_t i = 0; fx && i < fx->nrecs; i++) {
+        const char *k = arena_get(fx, fx->recs[i].key);
+        if (k && !strcmp(k, key))
+            return 1;
+    }
+    return 0;
 }
 
 static fx_rec_t *rec_push(evf_fx_t *fx) {

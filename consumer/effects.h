@@ -32,6 +32,8 @@ int evf_fx_guard(evf_fx_t *fx, evf_guard_op_t op, const char *key, const char *f
 int evf_fx_add(evf_fx_t *fx, int guard_id, evf_fx_op_t op, const char *key, const char *field,
                const char *value, const char **why);
 size_t evf_fx_count(const evf_fx_t *fx); /* guards + effects */
+/** @returns 1 when a guard or an effect of fx names key. */
+int evf_fx_touches(const evf_fx_t *fx, const char *key);
 
 /** One event of a completion batch. */
 typedef struct {

@@ -206,10 +206,15 @@ static int ctx_lookup(evf_proc_ctx_t *c, const char *cmd, const char *key, const
     item_ctx_t *ic = ictx(c);
     thread_t *th = ic->th;
     redisReply *r;
-    /* Reads see committed state: earlier events of this batch must be applied first (under
-     * steal_lock: an idle thread may be finishing this batch's earlier lane runs). */
+    /* Reads see committed state: earlier events of this batch that touch the key must be
+     * applied first (under steal_lock: an idle thread may be finishing this batch's earlier lane
+     * runs). Only when one does: a flush is a round trip per lookup. */
     pthread_mutex_lock(&th->steal_lock);
-    flush_commits(th, th->redis, th->fin_lo, th->hi);
+    int touched = 0;
+    for (size_t i = th->fin_lo; i < th->hi && !touched; i++)
+        touched = th->slots[i].state == SLOT_COMMIT && evf_fx_touches(th->slots[i].ctx.fx, key);
+    if (touched)
+        flush_commits(th, th->redis, th->fin_lo, th->hi);
     pthread_mutex_unlock(&th->steal_lock);
     evf_idem_drain(th->redis);
     r = field ? evf_redis_cmd(th->redis, "%s %s %s", cmd, key, field)

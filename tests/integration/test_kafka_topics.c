@@ -72,9 +72,11 @@ START_TEST(test_role_defaults) {
     get_prop(kc, "session.timeout.ms", v, sizeof(v));
     ck_assert_str_eq(v, "10000");
     get_prop(kc, "queued.max.messages.kbytes", v, sizeof(v));
-    ck_assert_str_eq(v, "16384");
+    ck_assert_str_eq(v, "2048");
     get_prop(kc, "fetch.message.max.bytes", v, sizeof(v));
-    ck_assert_str_eq(v, "1048576");
+    ck_assert_str_eq(v, "65536");
+    get_prop(kc, "fetch.wait.max.ms", v, sizeof(v));
+    ck_assert_str_eq(v, "100");
     get_prop(kc, "enable.partition.eof", v, sizeof(v));
     ck_assert_str_eq(v, "false");
     rd_kafka_conf_destroy(kc);
