@@ -106,8 +106,17 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
         EVF_ERR("publisher", "fatal producer error, every later send fails: %s: %s",
                 rd_kafka_err2name(orig), fatal);
-    } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE ||
-               err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        /* A configuration error, not a blip: said plainly, at most every 10 s (librdkafka tries
+         * again at every reconnect). The reason names the mechanism and user, never the password. */
+        static _Atomic int64_t last_ms;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t prev = atomic_load(&last_ms);
+        if ((prev == 0 || now - prev >= 10000) && atomic_compare_exchange_strong(&last_ms, &prev, now))
+            EVF_ERR("publisher", "Kafka authentication failed (check kafka.sasl.*): %s", reason);
+    } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
         EVF_DBG("publisher", "%s: %s", rd_kafka_err2name(err), reason);
     } else {
         EVF_WARN("publisher", "%s: %s", rd_kafka_err2name(err), reason);
