@@ -512,8 +512,6 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
         max = ready < w->ready_max ? (ssize_t)(w->ready_max - ready) : 1;
         if (max > POLL_BATCH)
             max = POLL_BATCH;
-        if (ready >= w->ready_max)
-            apply_resumes(w);
     }
     rd_kafka_message_t *m0 = rd_kafka_consumer_poll(w->rk, max > 1 ? POLL_TIMEOUT_MS : 0);
     while (m0) {
