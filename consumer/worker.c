@@ -495,6 +495,49 @@ static evf_series_t *consumed_series(evf_worker_t *w, rd_kafka_topic_t *rkt) {
     return s;
 }
 
+/* librdkafka 2.0.2 stops fetching for every partition when the consumer queue holds
+ * queued.max.messages.kbytes (the limit is on the one queue all partitions feed), and looks again
+ * only when its broker thread next wakes up: up to a second later (`fetch.queue.backoff.ms`,
+ * which would make that shorter, came in 2.2). With back-pressure by not polling that happened
+ * on every refill: measured, commits advanced in bursts with 300-1000 ms gaps where the worker
+ * had nothing to do. So when the queue has drained to half of its last peak, the poll thread
+ * sends a request to the leaders of the assigned partitions (a ListOffsets for their latest
+ * offsets, answer unused): it wakes their broker threads, which find the queue below the limit
+ * and fetch again while the other half is processed. At most one kick per refill and per
+ * KICK_MIN_GAP_MS; a queue that never held KICK_MIN_QUEUED messages is never kicked. */
+#define KICK_MIN_QUEUED 256
+#define KICK_MIN_GAP_MS 20
+#define KICK_TIMEOUT_MS 500
+
+static void fetch_kick(evf_worker_t *w) {
+    int64_t qlen = (int64_t)rd_kafka_queue_length(w->rkq);
+    if (qlen >= w->kick_peak) {
+        w->kick_peak = qlen;
+        if (qlen >= KICK_MIN_QUEUED)
+            w->kick_armed = 1;
+        return;
+    }
+    if (!w->kick_armed || qlen > w->kick_peak / 2)
+        return;
+    int64_t now = evf_now_ms();
+    if (now - w->kick_last_ms < KICK_MIN_GAP_MS)
+        return;
+    w->kick_armed = 0;
+    w->kick_peak = qlen;
+    w->kick_last_ms = now;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(w->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    if (parts->cnt > 0) {
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest */
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(w->rk, parts, KICK_TIMEOUT_MS);
+        if (err)
+            EVF_DBG("kafka", "fetch kick: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
     /* rd_kafka_consumer_poll, not rd_kafka_consume_batch_queue: in librdkafka 2.0.2 the batch
      * call can drop messages of partitions that stay assigned across a rebalance (seen here:
@@ -513,6 +556,8 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
         if (max > POLL_BATCH)
             max = POLL_BATCH;
     }
+    if (accept)
+        fetch_kick(w);
     rd_kafka_message_t *m0 = rd_kafka_consumer_poll(w->rk, max > 1 ? POLL_TIMEOUT_MS : 0);
     while (m0) {
         msgs[n++] = m0;

@@ -47,6 +47,11 @@ typedef struct evf_worker_s {
      * refetch_at and seek (poll thread only). */
     int refetch_pending;
     int64_t refetch_at;
+    /* Fetch kick (poll thread only): librdkafka's consumer queue length at its last peak, whether
+     * a kick is due when it has drained to half of that, and when the last kick was sent. */
+    int64_t kick_peak;
+    int kick_armed;
+    int64_t kick_last_ms;
     int key_ordering;
     int queue_max;
     int64_t event_max_bytes;
