@@ -30,7 +30,7 @@ struct evf_fx_s {
 
 /* The completion script. KEYS: every key referenced, in argument order. ARGV[1] = now (ms),
  * ARGV[2] = number of events, then per event: record key index (0 = none), token, ttl ms,
- * fingerprint, clear-start flag, guard count, effect count, guards (op, key index, field, value) and effects (guard
+ * fingerprint, guard count, effect count, guards (op, key index, field, value) and effects (guard
  * id, op, key index, field, value). Returns one status string per event. `#!lua` without flags:
  * Redis refuses the whole script up front when out of memory, never half-way. */
 static const char fx_script_src[] =
@@ -105,9 +105,9 @@ static const char fx_script_src[] =
     "local out = {}\n"
     "for e = 1, nev do\n"
     "  local rec = tonumber(ARGV[p]) local token = ARGV[p+1] local ttl = ARGV[p+2]\n"
-    "  local fp = ARGV[p+3] local clear = ARGV[p+4]\n"
-    "  local ng = tonumber(ARGV[p+5]) local ne = tonumber(ARGV[p+6])\n"
-    "  p = p + 7\n"
+    "  local fp = ARGV[p+3]\n"
+    "  local ng = tonumber(ARGV[p+4]) local ne = tonumber(ARGV[p+5])\n"
+    "  p = p + 6\n"
     "  local gs = p p = p + 4 * ng\n"
     "  local es = p p = p + 5 * ne\n"
     "  local status = 'ok'\n"
@@ -224,8 +224,7 @@ static const char fx_script_src[] =
     "    end\n"
     "    if rec > 0 then\n"
     "      redis.call('HSET', KEYS[rec], 'state', 'done', 'updated', now, 'fp', fp)\n"
-    "      if clear == '1' and tonumber(redis.call('HGET', KEYS[rec], 'unfinished') or '0') > 0\n"
-    "        then redis.call('HINCRBY', KEYS[rec], 'unfinished', -1) end\n"
+
     "      redis.call('PEXPIRE', KEYS[rec], ttl)\n"
     "    end\n"
     "  end\n"
@@ -528,7 +527,6 @@ evf_err_t evf_fx_apply_batch(evf_redis_t *r, const evf_fx_commit_t *items, size_
         argv_push(&args, it->token ? it->token : "");
         argv_push_num(&args, it->ttl_ms > 0 ? it->ttl_ms : 1);
         argv_push(&args, it->fp ? it->fp : "");
-        argv_push(&args, it->clear_start ? "1" : "0");
         for (size_t j = 0; fx && j < fx->nrecs; j++) {
             if (fx->recs[j].guard < 0)
                 ng++;

@@ -42,7 +42,6 @@ typedef struct {
     const char *token;      /* fencing token of our acquisition (with record_key) */
     const char *fp;         /* fingerprint to store in the record */
     int64_t ttl_ms;         /* record TTL */
-    int clear_start;        /* 1: this call's start mark is still counted in `unfinished` */
 } evf_fx_commit_t;
 
 typedef enum {

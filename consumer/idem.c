@@ -1,4 +1,5 @@
-/* consumer/idem.c — see idem.h. Three small scripts; every write checks the token first. */
+/* consumer/idem.c — see idem.h. Three small scripts and a pipelined HSET per processor call;
+ * every record write checks the token first. */
 #include "idem.h"
 
 #include <fcntl.h>
@@ -19,21 +20,30 @@
 struct evf_idem_s {
     evf_idem_conf_t conf;
     char *prefix, *group, *owner;
+    char *run_prefix; /* `<prefix>:<group>:running:` */
+    char *run_self;   /* run_prefix + owner: this worker's running hash */
     char *fields[KEY_SOURCE_MAX];
     size_t nfields;
     int by_id;
 };
 
-/* ACQUIRE. KEYS: records. ARGV: now, lease ms, ttl ms, owner, crash max, then token and fp per
- * key. Returns per key {status, lease_until, unfinished}. */
+/* ACQUIRE. KEYS: records. ARGV: now, lease ms, ttl ms, owner, crash max, running-hash prefix
+ * (`<prefix>:<group>:running:`), this thread's running hash and field, then token and fp per key.
+ * Returns per key {status, lease_until, unfinished}.
+ * Taking over a `running` record whose token is still the value of a field in its owner's running
+ * hash counts that call in `unfinished` (its thread was in it when the owner died or stalled) and
+ * removes the field, so the call is counted once. Finally this thread's field is cleared (it is in
+ * no call now) and the hash's TTL refreshed, so the hash exists with its TTL before the first
+ * call's pointer is written and never outlives the records. */
 static const char acquire_src[] =
     "#!lua\n"
     "local now = tonumber(ARGV[1]) local lease = tonumber(ARGV[2]) local ttl = ARGV[3]\n"
-    "local owner = ARGV[4] local cmax = tonumber(ARGV[5])\n"
+    "local owner = ARGV[4] local cmax = tonumber(ARGV[5]) local runpfx = ARGV[6]\n"
     "local out = {} local taken = {}\n"
     "for i = 1, #KEYS do\n"
-    "  local k = KEYS[i] local token = ARGV[4 + 2 * i] local fp = ARGV[5 + 2 * i]\n"
-    "  local st = redis.call('HMGET', k, 'state', 'owner', 'lease_until', 'unfinished', 'fp')\n"
+    "  local k = KEYS[i] local token = ARGV[7 + 2 * i] local fp = ARGV[8 + 2 * i]\n"
+    "  local st = redis.call('HMGET', k, 'state', 'owner', 'lease_until', 'unfinished', 'fp',\n"
+    "    'token')\n"
     "  local state = st[1] local lu = tonumber(st[3] or '0') or 0\n"
     "  local unf = tonumber(st[4] or '0') or 0\n"
     "  if state == 'done' then\n"
@@ -42,70 +52,75 @@ static const char acquire_src[] =
     "    else out[i] = {'duplicate', 0, unf} end\n"
     "  elseif state == 'running' and lu > now and (st[2] ~= owner or taken[k]) then\n"
     "    out[i] = {'busy', lu, unf}\n"
-    "  elseif unf >= cmax then\n"
-    "    out[i] = {'crashloop', 0, unf}\n"
     "  else\n"
-    "    redis.call('HSET', k, 'state', 'running', 'owner', owner, 'token', token,\n"
-    "      'lease_until', now + lease, 'unfinished', unf, 'fp', fp, 'updated', now)\n"
-    "    redis.call('PEXPIRE', k, ttl)\n"
-    "    taken[k] = true\n"
-    "    out[i] = {'acquired', now + lease, unf}\n"
+    "    local counted = false\n"
+    "    if state == 'running' and st[2] and st[6] and not taken[k] then\n"
+    "      local rk = runpfx .. st[2]\n"
+    "      local h = redis.call('HGETALL', rk)\n"
+    "      for j = 1, #h, 2 do\n"
+    "        if h[j + 1] == st[6] then\n"
+    "          redis.call('HDEL', rk, h[j]) unf = unf + 1 counted = true break\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    if unf >= cmax then\n"
+    "      if counted then\n"
+    "        redis.call('HSET', k, 'unfinished', unf, 'updated', now)\n"
+    "        redis.call('PEXPIRE', k, ttl)\n"
+    "      end\n"
+    "      out[i] = {'crashloop', 0, unf}\n"
+    "    else\n"
+    "      redis.call('HSET', k, 'state', 'running', 'owner', owner, 'token', token,\n"
+    "        'lease_until', now + lease, 'unfinished', unf, 'fp', fp, 'updated', now)\n"
+    "      redis.call('PEXPIRE', k, ttl)\n"
+    "      taken[k] = true\n"
+    "      out[i] = {'acquired', now + lease, unf}\n"
+    "    end\n"
     "  end\n"
+    "end\n"
+    "if ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', ARGV[7], ARGV[8], '')\n"
+    "  redis.call('PEXPIRE', ARGV[7], ttl)\n"
     "end\n"
     "return out\n";
 
-/* START/END, one call per processor call, so every redis.call counts (each costs ~1.5 µs of
- * Redis CPU inside a script): one HMGET, one HSET and the TTL refresh per key.
- * KEYS: [prev], [cur]. ARGV: now, lease, ttl, prev token or '', cur token or ''. */
-static const char start_src[] =
+/* RENEW. KEYS: records. ARGV: now, lease ms, ttl ms, then a token per key. Returns per key the
+ * new lease_until, or 0 where the token no longer holds. */
+static const char renew_src[] =
     "#!lua\n"
-    "local now = tonumber(ARGV[1]) local i = 1\n"
-    "if ARGV[4] ~= '' then\n"
-    "  local k = KEYS[i] i = i + 1\n"
-    "  local r = redis.call('HMGET', k, 'token', 'unfinished')\n"
-    "  if r[1] == ARGV[4] then\n"
-    "    local u = tonumber(r[2] or '0') or 0\n"
-    "    if u > 0 then redis.call('HSET', k, 'unfinished', u - 1) end\n"
-    "    redis.call('PEXPIRE', k, ARGV[3])\n"
-    "  end\n"
-    "end\n"
-    "if ARGV[5] ~= '' then\n"
+    "local now = tonumber(ARGV[1]) local until_ = now + tonumber(ARGV[2])\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
     "  local k = KEYS[i]\n"
-    "  local r = redis.call('HMGET', k, 'token', 'unfinished')\n"
-    "  if r[1] == ARGV[5] then\n"
-    "    redis.call('HSET', k, 'unfinished', (tonumber(r[2] or '0') or 0) + 1,\n"
-    "      'lease_until', now + tonumber(ARGV[2]), 'updated', now)\n"
+    "  local st = redis.call('HMGET', k, 'token', 'state')\n"
+    "  if st[1] == ARGV[3 + i] and st[2] == 'running' then\n"
+    "    redis.call('HSET', k, 'lease_until', until_, 'updated', now)\n"
     "    redis.call('PEXPIRE', k, ARGV[3])\n"
-    "  end\n"
+    "    out[i] = until_\n"
+    "  else out[i] = 0 end\n"
     "end\n"
-    "return 1\n";
+    "return out\n";
 
-/* RELEASE. KEYS: records. ARGV: now, ttl, then token and started flag per key. */
+/* RELEASE. KEYS: records. ARGV: now, ttl, then a token per key. */
 static const char release_src[] =
     "#!lua\n"
     "local out = {}\n"
     "for i = 1, #KEYS do\n"
     "  local k = KEYS[i]\n"
-    "  if redis.call('HGET', k, 'token') == ARGV[1 + 2 * i] then\n"
+    "  if redis.call('HGET', k, 'token') == ARGV[2 + i] then\n"
     "    redis.call('HSET', k, 'state', 'released', 'lease_until', 0, 'updated', ARGV[1])\n"
-    "    if ARGV[2 + 2 * i] == '1' and\n"
-    "      tonumber(redis.call('HGET', k, 'unfinished') or '0') > 0 then\n"
-    "      redis.call('HINCRBY', k, 'unfinished', -1) end\n"
     "    redis.call('PEXPIRE', k, ARGV[2])\n"
     "    out[i] = 1\n"
     "  else out[i] = 0 end\n"
     "end\n"
     "return out\n";
 
-static evf_redis_script_t acquire_script, start_script, release_script;
-/* The handle (and its connection count) this thread last loaded the start script on. */
-static __thread const evf_redis_t *tl_loaded_r;
-static __thread uint64_t tl_loaded_gen;
+static evf_redis_script_t acquire_script, renew_script, release_script;
 static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
 
 static void scripts_init(void) {
     evf_redis_script_init(&acquire_script, acquire_src);
-    evf_redis_script_init(&start_script, start_src);
+    evf_redis_script_init(&renew_script, renew_src);
     evf_redis_script_init(&release_script, release_src);
 }
 
@@ -130,6 +145,13 @@ evf_idem_t *evf_idem_new(const evf_idem_conf_t *conf, char *errstr, size_t errst
     idem->prefix = xstrdup(conf->prefix);
     idem->group = xstrdup(conf->group);
     idem->owner = xstrdup(conf->owner);
+    size_t rn = strlen(idem->prefix) + strlen(idem->group) + strlen(idem->owner) + 16;
+    idem->run_prefix = malloc(rn);
+    idem->run_self = malloc(rn);
+    if (!idem->run_prefix || !idem->run_self)
+        abort();
+    snprintf(idem->run_prefix, rn, "%s:%s:running:", idem->prefix, idem->group);
+    snprintf(idem->run_self, rn, "%s%s", idem->run_prefix, idem->owner);
     pthread_once(&scripts_once, scripts_init);
 
     char *src = xstrdup(conf->key_source ? conf->key_source : "id");
@@ -171,6 +193,8 @@ void evf_idem_destroy(evf_idem_t *idem) {
     free(idem->prefix);
     free(idem->group);
     free(idem->owner);
+    free(idem->run_prefix);
+    free(idem->run_self);
     free(idem);
 }
 
@@ -268,11 +292,11 @@ static void new_token(char out[33]) {
              (unsigned long long)evf_rand_next(&rng));
 }
 
-evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *reqs,
-                                 size_t n) {
-    size_t argc = n + 5 + 2 * n;
+evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
+                                 evf_idem_req_t *reqs, size_t n) {
+    size_t argc = n + 8 + 2 * n;
     const char **argv = malloc(argc * sizeof(*argv));
-    char nowbuf[24], leasebuf[24], ttlbuf[24], cmaxbuf[16];
+    char nowbuf[24], leasebuf[24], ttlbuf[24], cmaxbuf[16], thbuf[16];
     evf_err_t err = EVF_OK;
     if (!argv)
         abort();
@@ -290,9 +314,13 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
     argv[n + 2] = ttlbuf;
     argv[n + 3] = idem->owner;
     argv[n + 4] = cmaxbuf;
+    snprintf(thbuf, sizeof(thbuf), "%d", thread);
+    argv[n + 5] = idem->run_prefix;
+    argv[n + 6] = thread >= 0 ? idem->run_self : "";
+    argv[n + 7] = thbuf;
     for (size_t i = 0; i < n; i++) {
-        argv[n + 5 + 2 * i] = reqs[i].token;
-        argv[n + 6 + 2 * i] = reqs[i].fp ? reqs[i].fp : "";
+        argv[n + 8 + 2 * i] = reqs[i].token;
+        argv[n + 9 + 2 * i] = reqs[i].fp ? reqs[i].fp : "";
     }
     redisReply *rep = evf_redis_eval(r, &acquire_script, (int)n, (int)argc, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
@@ -308,7 +336,6 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
                                  : "";
             reqs[i].lease_until = e->elements == 3 ? e->element[1]->integer : 0;
             reqs[i].unfinished = e->elements == 3 ? (int)e->element[2]->integer : 0;
-            reqs[i].started = 0;
             if (!strcmp(st, "acquired"))
                 reqs[i].status = EVF_IDEM_ACQUIRED;
             else if (!strcmp(st, "duplicate"))
@@ -329,55 +356,14 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
     return err;
 }
 
-evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *prev,
-                              evf_idem_req_t *cur) {
-    const char *argv[3 + 2 + 5]; /* EVALSHA sha nkeys, up to 2 keys, 5 args */
-    char nowbuf[24], leasebuf[24], ttlbuf[24];
-    int nkeys = 0;
-    if (prev && (!prev->started || !prev->token[0]))
-        prev = NULL;
-    if (!prev && !cur)
-        return EVF_OK;
-    /* The mark's reply is read later, so the script must be on the server before it is sent:
-     * after any (re)connection it is loaded first (one round trip per connection). */
-    if (tl_loaded_r != r || tl_loaded_gen != evf_redis_connect_count(r) ||
-        !evf_redis_connected(r)) {
-        evf_idem_drain(r);
-        if (evf_idem_prepare(r) != EVF_OK)
-            return EVF_ERR_TRANSPORT;
-    }
-    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
-    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
-    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
-    /* EVALSHA, not EVAL with the source: Redis hashes an EVAL's whole source on every call
-     * (a third of the Redis CPU per event here). The script was loaded on this connection above;
-     * only a SCRIPT FLUSH on a live server can still lose a mark (then NOSCRIPT in
-     * evf_idem_drain reloads it: a lost start under-counts `unfinished`, a lost end leaves one
-     * extra). */
-    argv[0] = "EVALSHA";
-    argv[1] = start_script.sha1;
-    if (prev)
-        argv[3 + nkeys++] = prev->record_key;
-    if (cur)
-        argv[3 + nkeys++] = cur->record_key;
-    char nk[4];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    argv[2] = nk;
-    int a = 3 + nkeys;
-    argv[a++] = nowbuf;
-    argv[a++] = leasebuf;
-    argv[a++] = ttlbuf;
-    argv[a++] = prev ? prev->token : "";
-    argv[a++] = cur ? cur->token : "";
-    evf_err_t err = evf_redis_append_argv(r, a, argv, NULL);
+evf_err_t evf_idem_mark_call(evf_idem_t *idem, evf_redis_t *r, int thread,
+                             const evf_idem_req_t *cur) {
+    char field[16];
+    snprintf(field, sizeof(field), "%d", thread);
+    const char *argv[4] = {"HSET", idem->run_self, field, cur->token};
+    evf_err_t err = evf_redis_append_argv(r, 4, argv, NULL);
     if (err == EVF_OK)
         err = evf_redis_flush(r);
-    if (err == EVF_OK) {
-        if (prev)
-            prev->started = 0;
-        if (cur)
-            cur->started = 1;
-    }
     return err;
 }
 
@@ -386,38 +372,48 @@ void evf_idem_drain(evf_redis_t *r) {
         redisReply *rep = NULL;
         if (evf_redis_get_reply(r, &rep) != EVF_OK)
             break;
-        if (rep && rep->type == REDIS_REPLY_ERROR) {
-            if (!strncmp(rep->str, "NOSCRIPT", 8)) {
-                /* Loaded lazily: the next start uses it. */
-                redisReply *l = evf_redis_cmd(r, "SCRIPT LOAD %s", start_src);
-                if (l)
-                    freeReplyObject(l);
-            } else {
-                EVF_WARN("idem", "start mark failed: %s", rep->str);
-            }
-        }
+        if (rep && rep->type == REDIS_REPLY_ERROR)
+            EVF_WARN("idem", "call pointer not written: %s", rep->str);
         if (rep)
             freeReplyObject(rep);
     }
 }
 
-/** @brief Make sure the start script is loaded on this connection's server. */
-evf_err_t evf_idem_prepare(evf_redis_t *r) {
-    redisReply *l = evf_redis_cmd(r, "SCRIPT LOAD %s", start_src);
-    if (!l)
-        return EVF_ERR_TRANSPORT;
-    int ok = l->type != REDIS_REPLY_ERROR;
-    freeReplyObject(l);
-    if (!ok)
-        return EVF_ERR_TRANSPORT;
-    tl_loaded_r = r;
-    tl_loaded_gen = evf_redis_connect_count(r);
-    return EVF_OK;
+evf_err_t evf_idem_renew_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t **reqs,
+                               size_t n) {
+    if (n == 0)
+        return EVF_OK;
+    size_t argc = n + 3 + n;
+    const char **argv = malloc(argc * sizeof(*argv));
+    char nowbuf[24], leasebuf[24], ttlbuf[24];
+    evf_err_t err = EVF_OK;
+    if (!argv)
+        abort();
+    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
+    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = reqs[i]->record_key;
+        argv[n + 3 + i] = reqs[i]->token;
+    }
+    argv[n] = nowbuf;
+    argv[n + 1] = leasebuf;
+    argv[n + 2] = ttlbuf;
+    redisReply *rep = evf_redis_eval(r, &renew_script, (int)n, (int)argc, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n)
+        err = EVF_ERR_TRANSPORT;
+    else
+        for (size_t i = 0; i < n; i++)
+            reqs[i]->lease_until = rep->element[i]->integer;
+    if (rep)
+        freeReplyObject(rep);
+    free(argv);
+    return err;
 }
 
 evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t **reqs,
                                  size_t n, int *fenced) {
-    size_t argc = n + 2 + 2 * n;
+    size_t argc = n + 2 + n;
     const char **argv = malloc(argc * sizeof(*argv));
     char nowbuf[24], ttlbuf[24];
     evf_err_t err = EVF_OK;
@@ -433,19 +429,15 @@ evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
         argv[i] = reqs[i]->record_key;
     argv[n] = nowbuf;
     argv[n + 1] = ttlbuf;
-    for (size_t i = 0; i < n; i++) {
-        argv[n + 2 + 2 * i] = reqs[i]->token;
-        argv[n + 3 + 2 * i] = reqs[i]->started ? "1" : "0";
-    }
+    for (size_t i = 0; i < n; i++)
+        argv[n + 2 + i] = reqs[i]->token;
     redisReply *rep = evf_redis_eval(r, &release_script, (int)n, (int)argc, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
         err = EVF_ERR_TRANSPORT;
     } else {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (fenced)
                 fenced[i] = rep->element[i]->integer == 0;
-            reqs[i]->started = 0;
-        }
     }
     if (rep)
         freeReplyObject(rep);

@@ -1,6 +1,7 @@
 /* consumer/idem.h — the idempotency record (DESIGN.md "The idempotency record"): acquire for a
- * batch of events in one round trip, mark processor calls started, release on retry/fail. The
- * completion (effects + done) is the effects module's script, fenced by the same token.
+ * batch of events in one round trip, point at the call each thread is in, renew, release on
+ * retry/fail. The completion (effects + done) is the effects module's script, fenced by the same
+ * token.
  *
  * Record: hash `<prefix>:<group>:<idempotency key>` with state, owner, token, lease_until,
  * unfinished, fp, updated; its TTL is always idempotency.ttl.ms, refreshed on every write. */
@@ -56,31 +57,36 @@ typedef struct {
     evf_idem_status_t status;
     int64_t lease_until;    /* out: BUSY: when the other owner's lease ends (Unix ms) */
     int unfinished;         /* out */
-    int started;            /* the pipeline's: a start was recorded and not yet cleared */
 } evf_idem_req_t;
 
-/** @brief Acquire every record of the batch in one script call. @returns EVF_OK or TRANSPORT. */
-evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *reqs,
-                                 size_t n);
-
 /**
- * @brief Record that the call of `cur` starts now (unfinished + 1, lease extended) and that the
- * call of `prev` ended (unfinished − 1); either may be NULL. Sent without waiting for the reply:
- * the bytes are on the socket before the processor runs, so a crash during the call still counts.
- * Replies are read by evf_idem_drain. @returns EVF_OK or EVF_ERR_TRANSPORT.
+ * @brief Acquire every record of the batch in one script call. `thread` is the calling processing
+ * thread's number (its field in this worker's running hash, cleared here), or -1 for a caller
+ * that runs no processor. Taking over a `running` record whose call was in progress (its token
+ * still in its owner's running hash) counts that call in `unfinished`. @returns EVF_OK or
+ * TRANSPORT.
  */
-evf_err_t evf_idem_mark_start(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t *prev,
-                              evf_idem_req_t *cur);
-
-/** @brief Load the start script on r's server (call after connecting). */
-evf_err_t evf_idem_prepare(evf_redis_t *r);
-
-/** @brief Read the replies of earlier mark_start calls. */
-void evf_idem_drain(evf_redis_t *r);
-
+evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
+                                 evf_idem_req_t *reqs, size_t n);
 /**
- * @brief Release records after a retry or fail outcome (state released, the start cleared if
- * `started`), fenced. fenced[i] is set to 1 where the token no longer held (may be NULL).
+ * @brief Record that `thread` is about to call the processor for `cur`: one HSET of its token
+ * into this worker's running hash `<prefix>:<group>:running:<owner>`, sent without waiting for
+ * the reply (the bytes are on the socket before the processor runs, so a crash during the call
+ * is still seen by the next acquisition). Replies are read by evf_idem_drain.
+ * @returns EVF_OK or EVF_ERR_TRANSPORT.
+ */
+evf_err_t evf_idem_mark_call(evf_idem_t *idem, evf_redis_t *r, int thread,
+                             const evf_idem_req_t *cur);
+/** @brief Read the replies of earlier mark_call calls. */
+void evf_idem_drain(evf_redis_t *r);
+/**
+ * @brief Extend the leases of held records to now + lease, fenced: lease_until is set to the new
+ * value, or 0 where the token no longer holds. @returns EVF_OK or EVF_ERR_TRANSPORT.
+ */
+evf_err_t evf_idem_renew_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t **reqs,
+                               size_t n);
+/**
+ * @brief Release records after a retry or fail outcome (state released, lease 0), fenced. fenced[i] is set to 1 where the token no longer held (may be NULL).
  * @returns EVF_OK or EVF_ERR_TRANSPORT.
  */
 evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t **reqs,

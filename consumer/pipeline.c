@@ -108,11 +108,10 @@ struct thread_s {
     pthread_mutex_t dlock;
     pthread_cond_t dcond;
     int dpending;
-    evf_idem_req_t *open_start; /* last call started whose end is not recorded yet */
+    int idx;                    /* this worker's thread number: its running-hash field */
     int lookups_flush;          /* a lookup needs committed state: flush pending commits first */
     int64_t delays[16];
     size_t ndelays;
-    uint64_t seen_errors; /* Redis error count when the scripts were last loaded */
     /* Helping (steal_from_peers): while a call runs longer than BATCH_BUDGET_MS, an idle thread
      * may finish the batch's lane runs before it (up to lo) and give back those after it (from
      * steal_from on). Guarded by steal_lock. */
@@ -512,7 +511,7 @@ static void acquire(thread_t *th) {
     if (n == 0)
         return;
     evf_idem_drain(th->redis);
-    if (evf_idem_acquire_batch(w->idem, th->redis, reqs, n) != EVF_OK) {
+    if (evf_idem_acquire_batch(w->idem, th->redis, th->idx, reqs, n) != EVF_OK) {
         atomic_store(&w->redis_ok, 0);
         evf_series_inc(w->s_redis_errors);
         evf_worker_set_error(w, "redis", "%s", evf_redis_last_error(th->redis));
@@ -590,12 +589,27 @@ static void run_one(thread_t *th, slot_t *s) {
         }
     }
     if (w->idem) {
-        if (evf_idem_mark_start(w->idem, th->redis, th->open_start, &s->req) != EVF_OK) {
+        /* The lease must cover the whole call: renewed first when less than the processing
+         * timeout (+1 s) is left of it (a long batch of slow calls). Then the call pointer. */
+        evf_err_t err = EVF_OK;
+        if (s->req.lease_until - evf_now_ms() < w->timeout_ms + 1000) {
+            evf_idem_req_t *rq = &s->req;
+            evf_idem_drain(th->redis);
+            err = evf_idem_renew_batch(w->idem, th->redis, &rq, 1);
+            if (err == EVF_OK && s->req.lease_until == 0) {
+                /* Taken over while it waited in this batch: the new owner runs it. */
+                s->acquired = 0;
+                slot_wait(th, s, evf_now_ms() + 100, "lease taken over by another worker");
+                return;
+            }
+        }
+        if (err == EVF_OK)
+            err = evf_idem_mark_call(w->idem, th->redis, th->idx, &s->req);
+        if (err != EVF_OK) {
             evf_series_inc(w->s_redis_errors);
             slot_wait(th, s, evf_now_ms() + TRANSPORT_WAIT_MS, "redis unavailable");
             return;
         }
-        th->open_start = &s->req;
     }
     it->runs++;
     ic->pub.ops = &ctx_ops;
@@ -703,7 +717,6 @@ static void flush_commits(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) {
             .token = s->acquired ? s->req.token : NULL,
             .fp = s->fp,
             .ttl_ms = w->idem_ttl_ms,
-            .clear_start = s->req.started,
         };
         if (!fx_needed(&c)) {
             plain[np++] = s;
@@ -735,9 +748,6 @@ static void flush_commits(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) {
     atomic_store(&w->redis_ok, 1);
     for (size_t i = 0; i < m; i++) {
         slot_t *s = who[i];
-        if (th->open_start == &s->req)
-            th->open_start = NULL;
-        s->req.started = 0;
         switch (results[i]) {
         case EVF_FX_APPLIED:
         case EVF_FX_ALREADY:
@@ -860,8 +870,6 @@ static void release_records(thread_t *th, evf_redis_t *r, size_t lo, size_t hi) 
          * run) are released so a later delivery or a replay can acquire them again. */
         if (s->acquired)
             reqs[n++] = &s->req;
-        if (th->open_start == &s->req)
-            th->open_start = NULL;
     }
     if (n == 0)
         return;
@@ -1070,9 +1078,9 @@ void *evf_pipeline_thread(void *arg) {
         atomic_store(&w->fatal, 1);
         goto out;
     }
-    if (evf_redis_connect(th.redis, err, sizeof(err)) == EVF_OK && w->idem)
-        evf_idem_prepare(th.redis);
+    evf_redis_connect(th.redis, err, sizeof(err)); /* else at first use, with back-off */
     pthread_mutex_lock(&w->peers_lock);
+    th.idx = w->thread_seq++;
     if (w->npeers < (int)(sizeof(w->peers) / sizeof(w->peers[0])))
         w->peers[w->npeers++] = &th;
     pthread_mutex_unlock(&w->peers_lock);
@@ -1084,13 +1092,6 @@ void *evf_pipeline_thread(void *arg) {
             if (atomic_load(&w->running) && w->threads > 1)
                 steal_from_peers(&th);
             continue;
-        }
-        /* After a Redis failure the server may have restarted without our scripts: load the
-         * pipelined start script again before it is used. */
-        if (w->idem && evf_redis_error_count(th.redis) != th.seen_errors) {
-            th.seen_errors = evf_redis_error_count(th.redis);
-            if (evf_idem_prepare(th.redis) != EVF_OK)
-                th.seen_errors--; /* try again next batch */
         }
         run_batch(&th);
     }

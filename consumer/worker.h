@@ -93,6 +93,7 @@ typedef struct evf_worker_s {
     pthread_mutex_t peers_lock;
     struct thread_s *peers[256];
     int npeers;
+    int thread_seq; /* numbers processing threads (their field in the running hash) */
     pthread_mutex_t state_lock; /* guards the strings below */
     char kafka_error[256];      /* "" when fine */
     char redis_error[256];
