@@ -21,7 +21,8 @@ struct evf_idem_s {
     evf_idem_conf_t conf;
     char *prefix, *group, *owner;
     char *run_prefix; /* `<prefix>:<group>:running:` */
-    char *run_self;   /* run_prefix + owner: this worker's running hash */
+    char *run_self;   /* run_prefix + owner + ':' + incarnation: this process's running hash */
+    char incarnation[17]; /* 16 hex digits, random per process: the head of every token */
     char *fields[KEY_SOURCE_MAX];
     size_t nfields;
     int by_id;
@@ -30,11 +31,15 @@ struct evf_idem_s {
 /* ACQUIRE. KEYS: records. ARGV: now, lease ms, ttl ms, owner, crash max, running-hash prefix
  * (`<prefix>:<group>:running:`), this thread's running hash and field, then token and fp per key.
  * Returns per key {status, lease_until, unfinished}.
- * Taking over a `running` record whose token is still the value of a field in its owner's running
- * hash counts that call in `unfinished` (its thread was in it when the owner died or stalled) and
- * removes the field, so the call is counted once. Finally this thread's field is cleared (it is in
- * no call now) and the hash's TTL refreshed, so the hash exists with its TTL before the first
- * call's pointer is written and never outlives the records. */
+ * A running hash belongs to one process: `<prefix>:<group>:running:<owner>:<incarnation>`, the
+ * incarnation being the first 16 hex digits of every token that process hands out (so a worker
+ * restarted with the same worker.id is another incarnation). Taking over a `running` record whose
+ * token is still the value of a field in its holder's running hash counts that call in
+ * `unfinished` (a thread was in it when the holder died or stalled) and removes the field, so the
+ * call is counted once. Our own process's pointers are never counted: we are alive, and no thread
+ * of ours is in a call for a record we are acquiring. Finally this thread's field is cleared and
+ * the hash's TTL refreshed, so the hash exists with its TTL before the first call's pointer is
+ * written and never outlives the records. */
 static const char acquire_src[] =
     "#!lua\n"
     "local now = tonumber(ARGV[1]) local lease = tonumber(ARGV[2]) local ttl = ARGV[3]\n"
@@ -54,8 +59,8 @@ static const char acquire_src[] =
     "    out[i] = {'busy', lu, unf}\n"
     "  else\n"
     "    local counted = false\n"
-    "    if state == 'running' and st[2] and st[6] and not taken[k] then\n"
-    "      local rk = runpfx .. st[2]\n"
+    "    local rk = st[2] and st[6] and (runpfx .. st[2] .. ':' .. string.sub(st[6], 1, 16))\n"
+    "    if state == 'running' and rk and rk ~= ARGV[7] then\n"
     "      local h = redis.call('HGETALL', rk)\n"
     "      for j = 1, #h, 2 do\n"
     "        if h[j + 1] == st[6] then\n"
@@ -145,13 +150,16 @@ evf_idem_t *evf_idem_new(const evf_idem_conf_t *conf, char *errstr, size_t errst
     idem->prefix = xstrdup(conf->prefix);
     idem->group = xstrdup(conf->group);
     idem->owner = xstrdup(conf->owner);
-    size_t rn = strlen(idem->prefix) + strlen(idem->group) + strlen(idem->owner) + 16;
+    uint64_t seed = evf_rand_seed();
+    snprintf(idem->incarnation, sizeof(idem->incarnation), "%016llx",
+             (unsigned long long)evf_rand_next(&seed));
+    size_t rn = strlen(idem->prefix) + strlen(idem->group) + strlen(idem->owner) + 40;
     idem->run_prefix = malloc(rn);
     idem->run_self = malloc(rn);
     if (!idem->run_prefix || !idem->run_self)
         abort();
     snprintf(idem->run_prefix, rn, "%s:%s:running:", idem->prefix, idem->group);
-    snprintf(idem->run_self, rn, "%s%s", idem->run_prefix, idem->owner);
+    snprintf(idem->run_self, rn, "%s%s:%s", idem->run_prefix, idem->owner, idem->incarnation);
     pthread_once(&scripts_once, scripts_init);
 
     char *src = xstrdup(conf->key_source ? conf->key_source : "id");
@@ -283,13 +291,12 @@ int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out
     return rc;
 }
 
-/* A random 128-bit token as hex. */
-static void new_token(char out[33]) {
+/* A token: this process's incarnation, then 64 random bits, as 32 hex digits. */
+static void new_token(const evf_idem_t *idem, char out[33]) {
     static __thread uint64_t rng;
     if (!rng)
         rng = evf_rand_seed();
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)evf_rand_next(&rng),
-             (unsigned long long)evf_rand_next(&rng));
+    snprintf(out, 33, "%s%016llx", idem->incarnation, (unsigned long long)evf_rand_next(&rng));
 }
 
 evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
@@ -307,7 +314,7 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
                                                                        : 1 << 30);
     for (size_t i = 0; i < n; i++) {
         argv[i] = reqs[i].record_key;
-        new_token(reqs[i].token);
+        new_token(idem, reqs[i].token);
     }
     argv[n] = nowbuf;
     argv[n + 1] = leasebuf;

@@ -70,7 +70,7 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
                                  evf_idem_req_t *reqs, size_t n);
 /**
  * @brief Record that `thread` is about to call the processor for `cur`: one HSET of its token
- * into this worker's running hash `<prefix>:<group>:running:<owner>`, sent without waiting for
+ * into this process's running hash `<prefix>:<group>:running:<owner>:<incarnation>`, sent without waiting for
  * the reply (the bytes are on the socket before the processor runs, so a crash during the call
  * is still seen by the next acquisition). Replies are read by evf_idem_drain.
  * @returns EVF_OK or EVF_ERR_TRANSPORT.

@@ -7,7 +7,7 @@
  *     with our token → ALREADY, nothing applied twice;
  *   - validation: a HINCRBY on a non-integer field, a HSET on a string key … → REJECTED with a
  *     reason and NOTHING of that event applied, while the other events of the batch apply;
- *   - the record's TTL after completion, `unfinished` decremented with clear_start;
+ *   - the record's TTL after completion;
  *   - inputs that pass the queue's validation but that Redis refuses at apply time (numeric
  *     formats, overflow, conflicting effects of one event, a field-less guard on a hash): the
  *     batch must still answer per event, all or nothing; and sequences Redis does apply (a DEL
@@ -87,13 +87,12 @@ static int guard(evf_fx_t *fx, evf_guard_op_t op, const char *key, const char *f
     return id;
 }
 
-static evf_fx_commit_t item(const evf_fx_t *fx, const char *rec, const char *token, int clear) {
+static evf_fx_commit_t item(const evf_fx_t *fx, const char *rec, const char *token) {
     return (evf_fx_commit_t){.fx = fx,
                              .record_key = rec,
                              .token = token,
                              .fp = "fp-new",
-                             .ttl_ms = TTL_MS,
-                             .clear_start = clear};
+                             .ttl_ms = TTL_MS};
 }
 
 static const char *status_name(evf_fx_status_t s) {
@@ -120,9 +119,9 @@ static void apply(const evf_fx_commit_t *items, size_t n, evf_fx_status_t *st,
                   evf_redis_last_error(R));
 }
 
-static evf_fx_status_t apply1(const evf_fx_t *fx, const char *rec, const char *token, int clear,
+static evf_fx_status_t apply1(const evf_fx_t *fx, const char *rec, const char *token,
                               char reason[128]) {
-    evf_fx_commit_t it = item(fx, rec, token, clear);
+    evf_fx_commit_t it = item(fx, rec, token);
     evf_fx_status_t st;
     char reasons[1][128] = {{0}};
     apply(&it, 1, &st, reasons);
@@ -211,7 +210,7 @@ START_TEST(every_effect_op) {
     add(fx, 0, EVF_FX_PEXPIRE, K("exp"), NULL, "50000");
     ck_assert_uint_eq(evf_fx_count(fx), 18);
 
-    expect_status(apply1(fx, rec, "tok-1", 1, NULL), EVF_FX_APPLIED, "completion");
+    expect_status(apply1(fx, rec, "tok-1", NULL), EVF_FX_APPLIED, "completion");
     expect_hget(h, "name", "alice");
     expect_hget(h, "cnt", "8");
     expect_hget(h, "newcnt", "-2");
@@ -256,7 +255,7 @@ static void run_guards(const guard_case_t *cases, size_t n) {
         int g = guard(fx, cases[i].op, cases[i].key, cases[i].field, cases[i].value);
         add(fx, g, EVF_FX_HSET, out, cases[i].name, "1");
     }
-    expect_status(apply1(fx, rec, "tok-g", 0, NULL), EVF_FX_APPLIED,
+    expect_status(apply1(fx, rec, "tok-g", NULL), EVF_FX_APPLIED,
                   "completion with guards (a failing guard is not an error)");
     for (size_t i = 0; i < n; i++) {
         char *v = hget(out, cases[i].name);
@@ -362,7 +361,7 @@ START_TEST(failing_guard_skips_only_its_effects) {
     add(fx, older, EVF_FX_INCRBY, K("older-count"), NULL, "1");
     add(fx, 0, EVF_FX_INCRBY, K("always"), NULL, "1");
     add(fx, newer, EVF_FX_HSET, h, "seen", "11");
-    expect_status(apply1(fx, rec, "tok-s", 0, NULL), EVF_FX_APPLIED, "completion");
+    expect_status(apply1(fx, rec, "tok-s", NULL), EVF_FX_APPLIED, "completion");
     expect_hget(h, "seq", "10");
     expect_exists(K("older-count"), 0);
     expect_get(K("always"), "1");
@@ -383,7 +382,7 @@ START_TEST(batch_applied_in_order) {
     for (int i = 0; i < 3; i++) {
         record(recs[i], toks[i], 1);
         fx[i] = evf_fx_new(16);
-        items[i] = item(fx[i], recs[i], toks[i], 1);
+        items[i] = item(fx[i], recs[i], toks[i]);
     }
     add(fx[0], 0, EVF_FX_SET, ctr, NULL, "1");
     add(fx[0], 0, EVF_FX_HSET, h, "f", "a");
@@ -401,7 +400,7 @@ START_TEST(batch_applied_in_order) {
     for (int i = 0; i < 3; i++) {
         expect_status(st[i], EVF_FX_APPLIED, recs[i]);
         expect_done(recs[i], toks[i]);
-        expect_hget(recs[i], "unfinished", "0");
+        expect_hget(recs[i], "unfinished", "1"); /* a completion counts no call */
     }
     expect_get(ctr, "111");
     expect_hget(h, "f", "b");
@@ -424,9 +423,9 @@ START_TEST(fenced_when_held_by_another_token) {
     add(mine, 0, EVF_FX_INCRBY, K("taken-count"), NULL, "1");
     add(other, 0, EVF_FX_HSET, h, "ours", "1");
     add(gone, 0, EVF_FX_HSET, h, "gone", "1");
-    items[0] = item(mine, K("taken"), "our-token", 1);
-    items[1] = item(other, K("ours"), "our-token", 0);
-    items[2] = item(gone, K("expired-record"), "our-token", 0); /* record expired: absent */
+    items[0] = item(mine, K("taken"), "our-token");
+    items[1] = item(other, K("ours"), "our-token");
+    items[2] = item(gone, K("expired-record"), "our-token"); /* record expired: absent */
     apply(items, 3, st, reasons);
     expect_status(st[0], EVF_FX_FENCED, "record held by another token");
     expect_status(st[1], EVF_FX_APPLIED, "our record in the same batch");
@@ -442,7 +441,7 @@ START_TEST(fenced_when_held_by_another_token) {
 
     /* A record another worker completed is not ours either. */
     evf_itest_ok(R, "HSET %s state done token their-token", K("done-by-them"));
-    expect_status(apply1(mine, K("done-by-them"), "our-token", 0, NULL), EVF_FX_FENCED,
+    expect_status(apply1(mine, K("done-by-them"), "our-token", NULL), EVF_FX_FENCED,
                   "record done under another token");
     expect_hget(h, "taken", NULL);
     evf_fx_destroy(mine);
@@ -458,14 +457,14 @@ START_TEST(already_done_applies_nothing_twice) {
     add(fx, 0, EVF_FX_HINCRBY, K("h"), "n", "1");
     add(fx, 0, EVF_FX_INCRBY, K("c"), NULL, "1");
     add(fx, 0, EVF_FX_SADD, K("s"), NULL, "m");
-    expect_status(apply1(fx, rec, "tok-a", 1, NULL), EVF_FX_APPLIED, "first completion");
+    expect_status(apply1(fx, rec, "tok-a", NULL), EVF_FX_APPLIED, "first completion");
     /* The reply was lost: the worker repeats the same batch. */
-    expect_status(apply1(fx, rec, "tok-a", 1, NULL), EVF_FX_ALREADY, "repeated completion");
-    expect_status(apply1(fx, rec, "tok-a", 0, NULL), EVF_FX_ALREADY, "third completion");
+    expect_status(apply1(fx, rec, "tok-a", NULL), EVF_FX_ALREADY, "repeated completion");
+    expect_status(apply1(fx, rec, "tok-a", NULL), EVF_FX_ALREADY, "third completion");
     expect_hget(K("h"), "n", "1");
     expect_get(K("c"), "1");
     expect_done(rec, "tok-a");
-    expect_hget(rec, "unfinished", "0");
+    expect_hget(rec, "unfinished", "1");
     evf_fx_destroy(fx);
 }
 END_TEST
@@ -506,7 +505,7 @@ START_TEST(rejected_non_integer_field_applies_nothing_of_the_event) {
     add(fx[3], 0, EVF_FX_INCRBY, K("strval"), NULL, "1");
     fx[4] = marker_event(K("m4"));
     for (int i = 0; i < 5; i++)
-        items[i] = item(fx[i], recs[i], "tok", 1);
+        items[i] = item(fx[i], recs[i], "tok");
     apply(items, 5, st, reasons);
 
     expect_status(st[0], EVF_FX_APPLIED, "event before the rejected ones");
@@ -567,11 +566,11 @@ START_TEST(rejected_wrong_key_type_applies_nothing_of_the_event) {
         add(fx[i], 0, EVF_FX_HSET, K(before), "f", "1");
         add(fx[i], 0, bad[i].op, bad[i].key, bad[i].field, bad[i].value);
         record(K(recname), "tok", 0);
-        items[i] = item(fx[i], K(recname), "tok", 0);
+        items[i] = item(fx[i], K(recname), "tok");
     }
     fx[NB] = marker_event(K("last"));
     record(K("reclast"), "tok", 0);
-    items[NB] = item(fx[NB], K("reclast"), "tok", 0);
+    items[NB] = item(fx[NB], K("reclast"), "tok");
     apply(items, NB + 1, st, reasons);
     for (int i = 0; i < NB; i++) {
         snprintf(recname, sizeof(recname), "rec%d", i);
@@ -598,7 +597,7 @@ START_TEST(record_ttl_after_completion) {
     record(rec, "tok", 0);
     ck_assert_int_le(evf_itest_int(R, "PTTL %s", rec), 60000);
     evf_fx_t *fx = marker_event(K("m"));
-    evf_fx_commit_t it = item(fx, rec, "tok", 0);
+    evf_fx_commit_t it = item(fx, rec, "tok");
     it.ttl_ms = 123456789;
     evf_fx_status_t st;
     char reasons[1][128];
@@ -613,7 +612,7 @@ START_TEST(record_ttl_after_completion) {
     evf_itest_ok(R, "SET %s v", K("str"));
     evf_fx_t *bad = evf_fx_new(4);
     add(bad, 0, EVF_FX_HSET, K("str"), "f", "1");
-    it = item(bad, rec2, "tok", 0);
+    it = item(bad, rec2, "tok");
     it.ttl_ms = 123456789;
     apply(&it, 1, &st, reasons);
     expect_status(st, EVF_FX_REJECTED, "completion writing a hash field into a string");
@@ -621,27 +620,6 @@ START_TEST(record_ttl_after_completion) {
     ck_assert_msg(pttl > 0 && pttl <= 60000, "rejected record PTTL %lld", pttl);
     evf_fx_destroy(fx);
     evf_fx_destroy(bad);
-}
-END_TEST
-
-START_TEST(clear_start_decrements_unfinished) {
-    evf_fx_t *fx = evf_fx_new(4);
-    evf_fx_commit_t items[3];
-    evf_fx_status_t st[3];
-    char reasons[3][128];
-    record(K("a"), "tok", 1);
-    record(K("b"), "tok", 1);
-    record(K("c"), "tok", 0);
-    items[0] = item(fx, K("a"), "tok", 1);
-    items[1] = item(fx, K("b"), "tok", 0);
-    items[2] = item(fx, K("c"), "tok", 1);
-    apply(items, 3, st, reasons);
-    for (int i = 0; i < 3; i++)
-        expect_status(st[i], EVF_FX_APPLIED, "completion");
-    expect_hget(K("a"), "unfinished", "0");
-    expect_hget(K("b"), "unfinished", "1"); /* its start was already ended by a later mark */
-    expect_hget(K("c"), "unfinished", "0"); /* never below zero */
-    evf_fx_destroy(fx);
 }
 END_TEST
 
@@ -729,9 +707,9 @@ static void expect_all_or_nothing(evf_fx_t *bad, const char *what) {
     record(K("rb"), "tok", 0);
     record(K("rx"), "tok", 0);
     record(K("ra"), "tok", 0);
-    items[0] = item(before, K("rb"), "tok", 0);
-    items[1] = item(bad, K("rx"), "tok", 0);
-    items[2] = item(after, K("ra"), "tok", 0);
+    items[0] = item(before, K("rb"), "tok");
+    items[1] = item(bad, K("rx"), "tok");
+    items[2] = item(after, K("ra"), "tok");
     for (int i = 0; i < 2; i++)
         e[i] = evf_fx_apply_batch(R, items, 3, st, reasons);
     char *c = hget(K("c"), "n");
@@ -891,7 +869,7 @@ START_TEST(valid_sequences_are_not_rejected) {
         evf_fx_t *fx = evf_fx_new(8);
         for (int j = 0; j < 3 && cases[i].op[j]; j++)
             add(fx, 0, cases[i].op[j], key, cases[i].field[j], cases[i].value[j]);
-        evf_fx_status_t st = apply1(fx, K(recname), "tok", 0, reason);
+        evf_fx_status_t st = apply1(fx, K(recname), "tok", reason);
         char *v = hget(key, cases[i].check_field);
         if (st != EVF_FX_APPLIED || !v || strcmp(v, cases[i].want))
             off += (size_t)snprintf(failures + off,
@@ -923,7 +901,6 @@ static Suite *effects_script_suite(void) {
     tcase_add_test(tc, rejected_non_integer_field_applies_nothing_of_the_event);
     tcase_add_test(tc, rejected_wrong_key_type_applies_nothing_of_the_event);
     tcase_add_test(tc, record_ttl_after_completion);
-    tcase_add_test(tc, clear_start_decrements_unfinished);
     tcase_add_test(tc, without_record);
     tcase_add_test(tc, queue_validation);
     suite_add_tcase(s, tc);

@@ -4,13 +4,14 @@
  *   - done → DUPLICATE; done with another fingerprint → MISMATCH;
  *   - running under another owner's live lease → BUSY with its lease_until; an expired lease →
  *     ACQUIRED with a new token, and the old holder is fenced out of every write;
- *   - mark_start counts `unfinished` (read back after evf_idem_drain), the next mark or a release
- *     with `started` ends it; unfinished ≥ crash.max.attempts → CRASH_LOOP;
- *   - every write (release, mark_start, completion) is fenced by the token and refreshes the TTL;
+ *   - mark_call points the thread's field of the owner's running hash at the call's token; the
+ *     acquisition that takes over a running record counts `unfinished` only for the call that was
+ *     in progress (not for records acquired or queued with it), once; unfinished ≥
+ *     crash.max.attempts → CRASH_LOOP; the running hash has the records' TTL;
+ *   - every write (release, renew, completion) is fenced by the token and refreshes the TTL;
  *   - idempotency.key.source fields make the record key; a resend with a new id but the same
  *     fields maps to the same record;
- *   - found while writing this suite: a start mark after the server lost its scripts (restart),
- *     key-source values containing the separator, longer than 512 bytes, or reading like the
+ *   - found while writing this suite: key-source values containing the separator, longer than 512 bytes, or reading like the
  *     hashed form of a long one.
  * Keys use a unique prefix, deleted at the end of each test (and swept after a failed one). */
 #include <check.h>
@@ -41,7 +42,6 @@ static void setup(void) {
     snprintf(pattern, sizeof(pattern), "%s:*", P);
     evf_fleet_track_keys(pattern);
     R = evf_fleet_redis();
-    ck_assert_int_eq(evf_idem_prepare(R), EVF_OK);
 }
 
 static void teardown(void) {
@@ -92,7 +92,7 @@ static evf_idem_status_t acquire(evf_idem_t *idem, const char *rec, const char *
     memset(req, 0, sizeof(*req));
     req->record_key = rec;
     req->fp = fp;
-    ck_assert_int_eq(evf_idem_acquire_batch(idem, R, req, 1), EVF_OK);
+    ck_assert_int_eq(evf_idem_acquire_batch(idem, R, 0, req, 1), EVF_OK);
     return req->status;
 }
 
@@ -135,8 +135,7 @@ static evf_fx_status_t complete(evf_idem_req_t *req) {
                           .record_key = req->record_key,
                           .token = req->token,
                           .fp = req->fp,
-                          .ttl_ms = TTL_MS,
-                          .clear_start = req->started};
+                          .ttl_ms = TTL_MS};
     evf_fx_status_t st;
     char reasons[1][128];
     ck_assert_int_eq(evf_fx_apply_batch(R, &it, 1, &st, reasons), EVF_OK);
@@ -144,9 +143,24 @@ static evf_fx_status_t complete(evf_idem_req_t *req) {
     return st;
 }
 
-static void mark(evf_idem_t *idem, evf_idem_req_t *prev, evf_idem_req_t *cur) {
-    ck_assert_int_eq(evf_idem_mark_start(idem, R, prev, cur), EVF_OK);
+/* Thread 0 of idem's owner is about to call the processor for req. */
+static void mark(evf_idem_t *idem, const evf_idem_req_t *req) {
+    ck_assert_int_eq(evf_idem_mark_call(idem, R, 0, req), EVF_OK);
     evf_idem_drain(R);
+}
+
+/* The running hash of the process that handed out token: "<prefix>:g1:running:<owner>:<first
+ * 16 hex digits of the token>". */
+static const char *RUNK(const char *owner, const char *token) {
+    static char buf[200];
+    snprintf(buf, sizeof(buf), "%s:%s:running:%s:%.16s", P, GROUP, owner, token);
+    return buf;
+}
+
+static void wait_past_lease(const char *rec) {
+    long long lease = field_ll(rec, "lease_until");
+    while (wall_ms() <= lease + 20)
+        usleep(20 * 1000);
 }
 
 static int is_hex32(const char *s) {
@@ -169,7 +183,6 @@ START_TEST(acquire_absent_creates_the_record) {
     long long after = wall_ms();
     ck_assert_msg(is_hex32(req.token), "token '%s' is not 32 hex digits", req.token);
     ck_assert_int_eq(req.unfinished, 0);
-    ck_assert_int_eq(req.started, 0);
     expect_field(rec, "state", "running");
     expect_field(rec, "owner", "owner-a");
     expect_field(rec, "token", req.token);
@@ -251,62 +264,71 @@ START_TEST(live_lease_busy_expired_lease_taken_over) {
 }
 END_TEST
 
-START_TEST(mark_start_counts_release_clears) {
-    evf_idem_t *idem = idem_new("owner-a", LEASE_MS, 3, NULL);
-    evf_idem_req_t r1, r2;
-    const char *k1 = RK("ev-s1"), *k2 = RK("ev-s2");
-    evf_idem_req_t reqs[2] = {{.record_key = k1, .fp = "fp"}, {.record_key = k2, .fp = "fp"}};
-    ck_assert_int_eq(evf_idem_acquire_batch(idem, R, reqs, 2), EVF_OK);
-    ck_assert_int_eq(reqs[0].status, EVF_IDEM_ACQUIRED);
-    ck_assert_int_eq(reqs[1].status, EVF_IDEM_ACQUIRED);
-    r1 = reqs[0];
-    r2 = reqs[1];
-    /* Acquired (queued behind) is not started. */
-    expect_field(k1, "unfinished", "0");
-    expect_field(k2, "unfinished", "0");
+START_TEST(call_pointer_counts_only_the_running_call) {
+    evf_idem_t *idem = idem_new("owner-a", 300, 3, NULL);
+    const char *k1 = RK("ev-s1"), *k2 = RK("ev-s2"), *k3 = RK("ev-s3");
+    evf_idem_req_t reqs[3] = {{.record_key = k1, .fp = "fp"},
+                              {.record_key = k2, .fp = "fp"},
+                              {.record_key = k3, .fp = "fp"}};
+    ck_assert_int_eq(evf_idem_acquire_batch(idem, R, 0, reqs, 3), EVF_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(reqs[i].status, EVF_IDEM_ACQUIRED);
+    /* The running hash exists (field cleared) with the records' TTL before the first call. */
+    char *v = evf_itest_str(R, "HGET %s 0", RUNK("owner-a", reqs[0].token));
+    ck_assert_msg(v && !strcmp(v, ""), "running hash field 0 is '%s', want ''", v ? v : "(absent)");
+    free(v);
+    expect_pttl_near(RUNK("owner-a", reqs[0].token), TTL_MS);
 
-    /* Shorten the TTL to see the start refresh it. */
-    evf_itest_ok(R, "PEXPIRE %s 5000", k1);
-    long long t0 = wall_ms();
-    mark(idem, NULL, &r1);
-    ck_assert_int_eq(r1.started, 1);
-    expect_field(k1, "unfinished", "1");
-    expect_field(k2, "unfinished", "0");
-    expect_pttl_near(k1, TTL_MS);
-    ck_assert_int_ge(field_ll(k1, "lease_until"), t0 + LEASE_MS);
+    /* k1's call, then k2's call starts, and the worker "dies" in it (k3 queued behind). */
+    mark(idem, &reqs[0]);
+    v = evf_itest_str(R, "HGET %s 0", RUNK("owner-a", reqs[0].token));
+    ck_assert_str_eq(v ? v : "(absent)", reqs[0].token);
+    free(v);
+    mark(idem, &reqs[1]);
+    v = evf_itest_str(R, "HGET %s 0", RUNK("owner-a", reqs[0].token));
+    ck_assert_str_eq(v ? v : "(absent)", reqs[1].token);
+    free(v);
+    expect_field(k2, "unfinished", "0"); /* counted by the acquisition that takes it over */
+    wait_past_lease(k3);
 
-    /* The next call starts: r1's call ended, r2's begins. */
-    mark(idem, &r1, &r2);
-    ck_assert_int_eq(r1.started, 0);
-    ck_assert_int_eq(r2.started, 1);
+    /* Another worker takes all three over: only k2's call was in progress. */
+    evf_idem_t *b = idem_new("owner-b", LEASE_MS, 3, NULL);
+    evf_idem_req_t again[3] = {{.record_key = k1, .fp = "fp"},
+                               {.record_key = k2, .fp = "fp"},
+                               {.record_key = k3, .fp = "fp"}};
+    ck_assert_int_eq(evf_idem_acquire_batch(b, R, 0, again, 3), EVF_OK);
+    const int want[3] = {0, 1, 0};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(again[i].status, EVF_IDEM_ACQUIRED);
+        ck_assert_msg(again[i].unfinished == want[i], "%s: unfinished %d, want %d",
+                      again[i].record_key, again[i].unfinished, want[i]);
+    }
     expect_field(k1, "unfinished", "0");
     expect_field(k2, "unfinished", "1");
+    expect_field(k3, "unfinished", "0");
+    /* The pointer was used up: a later takeover does not count the same call again. */
+    ck_assert_int_eq(evf_itest_int(R, "HEXISTS %s 0", RUNK("owner-a", reqs[0].token)), 0);
 
-    /* r2 asked for a retry: released, its start cleared. */
+    /* Retry: released, the count kept; a release or completion counts nothing. */
     int fenced[1] = {-1};
-    evf_idem_req_t *p2 = &r2;
+    evf_idem_req_t *p2 = &again[1];
     evf_itest_ok(R, "PEXPIRE %s 5000", k2);
-    ck_assert_int_eq(evf_idem_release_batch(idem, R, &p2, 1, fenced), EVF_OK);
+    ck_assert_int_eq(evf_idem_release_batch(b, R, &p2, 1, fenced), EVF_OK);
     ck_assert_int_eq(fenced[0], 0);
-    ck_assert_int_eq(r2.started, 0);
     expect_field(k2, "state", "released");
-    expect_field(k2, "unfinished", "0");
+    expect_field(k2, "unfinished", "1");
     expect_field(k2, "lease_until", "0");
     expect_pttl_near(k2, TTL_MS);
-
-    /* A released record is acquired again by anyone, its count kept. */
-    evf_idem_t *b = idem_new("owner-b", LEASE_MS, 3, NULL);
-    evf_idem_req_t again;
-    expect_acquire(b, k2, "fp", &again, EVF_IDEM_ACQUIRED, "released record");
-    ck_assert_str_ne(again.token, r2.token);
-    expect_field(k2, "owner", "owner-b");
-
-    /* Release without a start leaves the count alone. */
-    evf_itest_ok(R, "HSET %s unfinished 2", k2);
-    evf_idem_req_t *pa = &again;
-    ck_assert_int_eq(evf_idem_release_batch(b, R, &pa, 1, fenced), EVF_OK);
-    ck_assert_int_eq(fenced[0], 0);
-    expect_field(k2, "unfinished", "2");
+    /* A released record is acquired again by anyone, its count kept, its old pointer ignored. */
+    mark(b, &again[1]);
+    evf_idem_req_t third;
+    expect_acquire(idem, k2, "fp", &third, EVF_IDEM_ACQUIRED, "released record");
+    ck_assert_int_eq(third.unfinished, 1);
+    ck_assert_str_ne(third.token, again[1].token);
+    expect_field(k2, "owner", "owner-a");
+    ck_assert_int_eq(complete(&third), EVF_FX_APPLIED);
+    expect_field(k2, "unfinished", "1");
+    expect_field(k2, "state", "done");
     evf_idem_destroy(idem);
     evf_idem_destroy(b);
 }
@@ -318,18 +340,25 @@ START_TEST(unfinished_reaching_crash_max_is_crash_loop) {
     evf_idem_req_t req;
     const char *rec = RK("ev-crash");
     for (int run = 0; run < 2; run++) {
+        /* A restarted worker: same owner (worker.id), another process. */
+        evf_idem_destroy(idem);
+        idem = idem_new("owner-a", 300, 2, NULL);
         expect_acquire(idem, rec, "fp", &req, EVF_IDEM_ACQUIRED, "run before crash.max");
         ck_assert_int_eq(req.unfinished, run);
-        mark(idem, NULL, &req);
-        ck_assert_int_eq(field_ll(rec, "unfinished"), run + 1);
-        long long lease = field_ll(rec, "lease_until");
-        while (wall_ms() <= lease + 20)
-            usleep(20 * 1000);
+        ck_assert_int_eq(field_ll(rec, "unfinished"), run);
+        mark(idem, &req);
+        wait_past_lease(rec);
     }
+    evf_idem_destroy(idem);
+    idem = idem_new("owner-a", 300, 2, NULL);
     expect_acquire(idem, rec, "fp", &req, EVF_IDEM_CRASH_LOOP, "unfinished == crash.max");
     ck_assert_int_eq(req.unfinished, 2);
     ck_assert_str_eq(req.token, "");
     expect_field(rec, "unfinished", "2");
+    expect_pttl_near(rec, TTL_MS);
+    /* Asked again (a replay): the same answer, the crash not counted twice. */
+    expect_acquire(idem, rec, "fp", &req, EVF_IDEM_CRASH_LOOP, "crash loop, asked again");
+    ck_assert_int_eq(req.unfinished, 2);
 
     /* Released (not expired) records are judged the same way. */
     const char *rec2 = RK("ev-crash2");
@@ -347,37 +376,42 @@ START_TEST(every_write_is_fenced) {
     evf_idem_req_t req;
     const char *rec = RK("ev-fence");
     expect_acquire(idem, rec, "fp", &req, EVF_IDEM_ACQUIRED, "owner a");
-    mark(idem, NULL, &req);
+    mark(idem, &req);
     evf_itest_ok(R, "PEXPIRE %s 50000", rec);
     char *before = evf_itest_str(R, "HGET %s lease_until", rec);
 
     evf_idem_req_t wrong = req;
     snprintf(wrong.token, sizeof(wrong.token), "00000000000000000000000000000000");
-    wrong.started = 1;
-    /* mark_start (end and start) with a wrong token: nothing. */
-    mark(idem, &wrong, NULL);
-    wrong.started = 1;
-    mark(idem, NULL, &wrong);
-    expect_field(rec, "unfinished", "1");
+    /* renew with a wrong token: refused (lease 0 returned), nothing changes. */
+    evf_idem_req_t *pw = &wrong;
+    ck_assert_int_eq(evf_idem_renew_batch(idem, R, &pw, 1), EVF_OK);
+    ck_assert_int_eq(wrong.lease_until, 0);
     expect_field(rec, "lease_until", before);
     /* release with a wrong token: refused, nothing changes. */
     int fenced = 0;
-    evf_idem_req_t *pw = &wrong;
-    wrong.started = 1;
     ck_assert_int_eq(evf_idem_release_batch(idem, R, &pw, 1, &fenced), EVF_OK);
     ck_assert_int_eq(fenced, 1);
     expect_field(rec, "state", "running");
-    expect_field(rec, "unfinished", "1");
     /* completion with a wrong token: fenced. */
     ck_assert_int_eq(complete(&wrong), EVF_FX_FENCED);
     expect_field(rec, "state", "running");
     expect_field(rec, "token", req.token);
     long long pttl = evf_itest_int(R, "PTTL %s", rec);
     ck_assert_msg(pttl <= 50000, "a refused write refreshed the TTL (%lld)", pttl);
+    /* The holder renews: a later lease_until and the TTL refreshed. */
+    long long t0 = wall_ms();
+    evf_idem_req_t *pr = &req;
+    ck_assert_int_eq(evf_idem_renew_batch(idem, R, &pr, 1), EVF_OK);
+    ck_assert_int_ge(req.lease_until, t0 + LEASE_MS);
+    ck_assert_int_eq(field_ll(rec, "lease_until"), req.lease_until);
+    expect_pttl_near(rec, TTL_MS);
     /* The holder still completes. */
     ck_assert_int_eq(complete(&req), EVF_FX_APPLIED);
     expect_field(rec, "unfinished", "0");
     expect_field(rec, "state", "done");
+    /* A done record is not renewed. */
+    ck_assert_int_eq(evf_idem_renew_batch(idem, R, &pr, 1), EVF_OK);
+    ck_assert_int_eq(req.lease_until, 0);
     free(before);
     evf_idem_destroy(idem);
 }
@@ -396,7 +430,7 @@ START_TEST(batch_answers_each_record) {
         {.record_key = RK("done"), .fp = "fp"},     {.record_key = RK("done"), .fp = "other"},
         {.record_key = RK("crashy"), .fp = "fp"},
     };
-    ck_assert_int_eq(evf_idem_acquire_batch(b, R, reqs, 5), EVF_OK);
+    ck_assert_int_eq(evf_idem_acquire_batch(b, R, 0, reqs, 5), EVF_OK);
     const evf_idem_status_t want[5] = {EVF_IDEM_ACQUIRED, EVF_IDEM_BUSY, EVF_IDEM_DUPLICATE,
                                        EVF_IDEM_MISMATCH, EVF_IDEM_CRASH_LOOP};
     for (int i = 0; i < 5; i++)
@@ -408,7 +442,7 @@ START_TEST(batch_answers_each_record) {
     /* The same id twice in one batch: the second sees the first's fresh lease. */
     evf_idem_req_t twice[2] = {{.record_key = RK("twice"), .fp = "fp"},
                                {.record_key = RK("twice"), .fp = "fp"}};
-    ck_assert_int_eq(evf_idem_acquire_batch(b, R, twice, 2), EVF_OK);
+    ck_assert_int_eq(evf_idem_acquire_batch(b, R, 0, twice, 2), EVF_OK);
     ck_assert_int_eq(twice[0].status, EVF_IDEM_ACQUIRED);
     ck_assert_int_eq(twice[1].status, EVF_IDEM_BUSY);
     expect_field(RK("twice"), "token", twice[0].token);
@@ -560,51 +594,41 @@ START_TEST(hashed_key_part_distinct_from_a_literal_one) {
 }
 END_TEST
 
-/* After a Redis restart the server has no scripts: the first start mark of a connection must
- * still be counted (the pipeline calls evf_idem_prepare once per thread, at its first connect). */
-START_TEST(start_mark_after_the_server_lost_its_scripts) {
+/* After a Redis restart (no scripts, no data) the first batch still works: the acquisition
+ * loads its script again, creates the running hash with its TTL, and the call pointer lands. */
+START_TEST(call_pointer_after_a_redis_restart) {
     evf_itest_redis_t srv;
     evf_itest_redis_init(&srv, NULL);
     evf_itest_redis_start(&srv);
     evf_redis_t *r = evf_itest_connect(srv.url, NULL);
-    ck_assert_int_eq(evf_idem_prepare(r), EVF_OK);
     evf_idem_t *idem = idem_new("owner-a", LEASE_MS, 3, NULL);
+    evf_idem_req_t warm = {.record_key = RK("before-restart"), .fp = "fp"};
+    ck_assert_int_eq(evf_idem_acquire_batch(idem, r, 0, &warm, 1), EVF_OK);
 
-    /* The server restarts (no scripts, no data); the handle reconnects by itself. */
     evf_itest_redis_kill(&srv);
     evf_itest_redis_start(&srv);
     evf_redis_disconnect(r);
 
-    evf_idem_req_t reqs[2] = {{.record_key = RK("after-restart-1"), .fp = "fp"},
-                              {.record_key = RK("after-restart-2"), .fp = "fp"}};
-    ck_assert_int_eq(evf_idem_acquire_batch(idem, r, reqs, 2), EVF_OK);
-    ck_assert_int_eq(reqs[0].status, EVF_IDEM_ACQUIRED);
-    /* The first call after the restart starts: it must count. */
-    ck_assert_int_eq(evf_idem_mark_start(idem, r, NULL, &reqs[0]), EVF_OK);
+    evf_idem_req_t req = {.record_key = RK("after-restart"), .fp = "fp"};
+    ck_assert_int_eq(evf_idem_acquire_batch(idem, r, 0, &req, 1), EVF_OK);
+    ck_assert_int_eq(req.status, EVF_IDEM_ACQUIRED);
+    ck_assert_int_eq(evf_idem_mark_call(idem, r, 0, &req), EVF_OK);
     evf_idem_drain(r);
-    redisReply *u = evf_redis_cmd(r, "HGET %s unfinished", RK("after-restart-1"));
+    redisReply *u = evf_redis_cmd(r, "HGET %s 0", RUNK("owner-a", req.token));
     ck_assert_ptr_nonnull(u);
-    char first[32];
-    snprintf(first, sizeof(first), "%s", u->type == REDIS_REPLY_STRING ? u->str : "?");
+    char got[64];
+    snprintf(got, sizeof(got), "%s", u->type == REDIS_REPLY_STRING ? u->str : "(absent)");
     freeReplyObject(u);
-    /* The next call starts, ending the first. */
-    ck_assert_int_eq(evf_idem_mark_start(idem, r, &reqs[0], &reqs[1]), EVF_OK);
-    evf_idem_drain(r);
-    u = evf_redis_cmd(r, "HGET %s unfinished", RK("after-restart-2"));
+    u = evf_redis_cmd(r, "PTTL %s", RUNK("owner-a", req.token));
     ck_assert_ptr_nonnull(u);
-    char second[32];
-    snprintf(second, sizeof(second), "%s", u->type == REDIS_REPLY_STRING ? u->str : "?");
+    long long pttl = u->type == REDIS_REPLY_INTEGER ? u->integer : -3;
     freeReplyObject(u);
     evf_idem_destroy(idem);
     evf_redis_destroy(r);
     evf_itest_redis_cleanup(&srv);
-    ck_assert_msg(!strcmp(first, "1"),
-                  "the first call started after a Redis restart is not counted (unfinished %s, "
-                  "want 1): its EVALSHA of the start script got NOSCRIPT, evf_idem_drain loaded "
-                  "the script but the mark itself was dropped — a crash during that call would "
-                  "not count toward crash.max.attempts",
-                  first);
-    ck_assert_msg(!strcmp(second, "1"), "the second call's start: unfinished %s", second);
+    ck_assert_msg(!strcmp(got, req.token), "call pointer after the restart '%s', want %s", got,
+                  req.token);
+    ck_assert_msg(pttl > TTL_MS - 10000 && pttl <= TTL_MS, "running hash PTTL %lld", pttl);
 }
 END_TEST
 
@@ -616,7 +640,7 @@ static Suite *idem_records_suite(void) {
     tcase_add_test(tc, acquire_absent_creates_the_record);
     tcase_add_test(tc, done_is_duplicate_and_other_fingerprint_mismatch);
     tcase_add_test(tc, live_lease_busy_expired_lease_taken_over);
-    tcase_add_test(tc, mark_start_counts_release_clears);
+    tcase_add_test(tc, call_pointer_counts_only_the_running_call);
     tcase_add_test(tc, unfinished_reaching_crash_max_is_crash_loop);
     tcase_add_test(tc, every_write_is_fenced);
     tcase_add_test(tc, batch_answers_each_record);
@@ -629,7 +653,7 @@ static Suite *idem_records_suite(void) {
     tcase_add_test(found, key_source_values_containing_the_separator);
     tcase_add_test(found, key_source_long_values);
     tcase_add_test(found, hashed_key_part_distinct_from_a_literal_one);
-    tcase_add_test(found, start_mark_after_the_server_lost_its_scripts);
+    tcase_add_test(found, call_pointer_after_a_redis_restart);
     suite_add_tcase(s, found);
     return s;
 }

@@ -121,6 +121,31 @@ static void record_key(char *out, size_t size, const evf_fleet_names_t *n, const
     snprintf(out, size, "%s:%s:%s", n->prefix, n->group, id);
 }
 
+/* 1 when record rk is running and its holder's call pointer (the running hash
+ * "<prefix>:<group>:running:<owner>:<first 16 hex digits of the token>") names it: a processor
+ * call for it is in progress. */
+static int in_call(evf_redis_t *r, const evf_fleet_names_t *n, const char *rk) {
+    redisReply *rep = evf_redis_cmd(r, "HMGET %s state owner token", rk);
+    ck_assert_ptr_nonnull(rep);
+    int found = 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        !strcmp(rep->element[0]->str, "running") && rep->element[1]->type == REDIS_REPLY_STRING &&
+        rep->element[2]->type == REDIS_REPLY_STRING && strlen(rep->element[2]->str) == 32) {
+        const char *token = rep->element[2]->str;
+        char hk[600];
+        snprintf(hk, sizeof(hk), "%s:%s:running:%s:%.16s", n->prefix, n->group,
+                 rep->element[1]->str, token);
+        redisReply *h = evf_redis_cmd(r, "HVALS %s", hk);
+        ck_assert_ptr_nonnull(h);
+        for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i < h->elements && !found; i++)
+            found = h->element[i]->type == REDIS_REPLY_STRING && !strcmp(h->element[i]->str, token);
+        freeReplyObject(h);
+    }
+    freeReplyObject(rep);
+    return found;
+}
+
 static char *instance_of(const evf_fleet_worker_t *w) {
     json_t *st = evf_fleet_status(w);
     ck_assert_msg(st, "/status of %s unreadable", w->base_url);
@@ -432,10 +457,7 @@ START_TEST(sigstop_zombie_is_fenced) {
     record_key(rk, sizeof(rk), &n, id[0]);
     int64_t deadline = evf_test_now_ms() + 60000;
     for (;;) {
-        char *unf = evf_itest_str(r, "HGET %s unfinished", rk);
-        int started = unf && atoi(unf) >= 1;
-        free(unf);
-        if (started)
+        if (in_call(r, &n, rk))
             break;
         ck_assert_msg(evf_test_now_ms() < deadline, "worker A never started event %s", id[0]);
         usleep(20 * 1000);
@@ -613,23 +635,14 @@ END_TEST
 
 /* ---- (h) ---- */
 
-/* 1 when one of the events "<base>-<i>" is in a processor call right now (record running, its
- * start counted). */
+/* 1 when one of the events "<base>-<i>" is in a processor call right now. */
 static int call_running(evf_redis_t *r, const evf_fleet_names_t *n, const char *base,
                         int events) {
     char id[160], rk[400];
     for (int i = 0; i < events; i++) {
         snprintf(id, sizeof(id), "%s-%d", base, i);
         record_key(rk, sizeof(rk), n, id);
-        redisReply *rep = evf_redis_cmd(r, "HMGET %s state unfinished", rk);
-        ck_assert_ptr_nonnull(rep);
-        int running = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-                      rep->element[0]->type == REDIS_REPLY_STRING &&
-                      !strcmp(rep->element[0]->str, "running") &&
-                      rep->element[1]->type == REDIS_REPLY_STRING &&
-                      atoi(rep->element[1]->str) >= 1;
-        freeReplyObject(rep);
-        if (running)
+        if (in_call(r, n, rk))
             return 1;
     }
     return 0;

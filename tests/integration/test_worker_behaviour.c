@@ -12,9 +12,9 @@
  *   - undecodable and unroutable messages are dead-lettered (`decode`, `unroutable`) byte for
  *     byte with the contract's headers, and their partition goes on;
  *   - configuration errors exit 2 naming the key (and file:line); --check-config redacts;
- *   - SIGTERM still stops a worker whose topics were deleted under it;
- *   - the crash accounting the pipeline relies on: one call's start mark ends the previous
- *     call's (evf_idem_mark_start with both, against the real Redis). */
+ *   - SIGTERM still stops a worker whose topics were deleted under it.
+ * (The crash accounting of processor calls is tested in test_idem_records and, end to end, by
+ * test_failure_path's crash loop.) */
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -26,7 +26,6 @@
 
 #include "event.h"
 #include "fleet.h"
-#include "idem.h"
 #include "kafka.h"
 #include "publisher.h"
 #include "testutil.h"
@@ -882,55 +881,6 @@ START_TEST(sigterm_after_topics_deleted) {
 }
 END_TEST
 
-/* ------------------------------------------------------------------------------------------ */
-/* Crash accounting: the start mark of a call also ends the previous call's                     */
-
-/* The pipeline marks each processor call started (unfinished + 1) and, in the same script call,
- * the previous call of its thread ended (unfinished - 1) — evf_idem_mark_start(prev, cur). */
-START_TEST(start_mark_ends_the_previous_call) {
-    char err[256], prefix[96], group[96], buf[32];
-    evf_test_unique(prefix, sizeof(prefix), "evft");
-    evf_test_unique(group, sizeof(group), "wg-mark");
-    char pattern[200];
-    snprintf(pattern, sizeof(pattern), "%s:*", prefix);
-    evf_fleet_track_keys(pattern);
-    evf_idem_conf_t ic = {.prefix = prefix,
-                          .group = group,
-                          .owner = "test-owner",
-                          .key_source = "id",
-                          .ttl_ms = 600000,
-                          .lease_ms = 60000,
-                          .crash_max = 3};
-    evf_idem_t *idem = evf_idem_new(&ic, err, sizeof(err));
-    ck_assert_msg(idem, "%s", err);
-    evf_redis_t *r = evf_fleet_redis();
-    ck_assert_int_eq(evf_idem_prepare(r), EVF_OK);
-
-    char key_a[300], key_b[300];
-    snprintf(key_a, sizeof(key_a), "%s:%s:a", prefix, group);
-    snprintf(key_b, sizeof(key_b), "%s:%s:b", prefix, group);
-    evf_idem_req_t reqs[2] = {{.record_key = key_a, .fp = "fp-a"},
-                              {.record_key = key_b, .fp = "fp-b"}};
-    ck_assert_int_eq(evf_idem_acquire_batch(idem, r, reqs, 2), EVF_OK);
-    ck_assert_int_eq(reqs[0].status, EVF_IDEM_ACQUIRED);
-    ck_assert_int_eq(reqs[1].status, EVF_IDEM_ACQUIRED);
-
-    ck_assert_int_eq(evf_idem_mark_start(idem, r, NULL, &reqs[0]), EVF_OK);
-    evf_idem_drain(r);
-    ck_assert_str_eq(evf_fleet_hget(r, key_a, "unfinished", buf, sizeof(buf)) ?: "-", "1");
-
-    /* Both at once: a ends, b starts. */
-    ck_assert_int_eq(evf_idem_mark_start(idem, r, &reqs[0], &reqs[1]), EVF_OK);
-    evf_idem_drain(r);
-    ck_assert_str_eq(evf_fleet_hget(r, key_a, "unfinished", buf, sizeof(buf)) ?: "-", "0");
-    ck_assert_str_eq(evf_fleet_hget(r, key_b, "unfinished", buf, sizeof(buf)) ?: "-", "1");
-    ck_assert_int_eq(reqs[0].started, 0);
-    ck_assert_int_eq(reqs[1].started, 1);
-    evf_redis_destroy(r);
-    evf_idem_destroy(idem);
-}
-END_TEST
-
 static Suite *worker_behaviour_suite(void) {
     Suite *s = suite_create("worker_behaviour");
     TCase *tc = tcase_create("behaviour");
@@ -950,10 +900,6 @@ static Suite *worker_behaviour_suite(void) {
     tcase_set_timeout(life, 120);
     tcase_add_test(life, sigterm_after_topics_deleted);
     suite_add_tcase(s, life);
-    TCase *idem = tcase_create("idempotency");
-    tcase_set_timeout(idem, 60);
-    tcase_add_test(idem, start_mark_ends_the_previous_call);
-    suite_add_tcase(s, idem);
     return s;
 }
 
