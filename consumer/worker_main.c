@@ -2,6 +2,9 @@
  * [--probe URL] [--version]`. Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or
  * configuration error. */
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,14 @@ int main(int argc, char **argv) {
     evf_conf_t *conf;
 
     evf_log_init("evfleet-worker", NULL, EVF_LOG_INFO, EVF_LOG_FORMAT_AUTO);
+#ifdef __GLIBC__
+    /* glibc gives each thread that allocates its own arena (processing threads, the poll thread,
+     * librdkafka's threads), and each keeps freed memory of its own: peak RSS over 300k events
+     * with the shipped configuration 52.2 MB, 46.9 with two arenas at the same throughput (`make
+     * bench`, built-ins). MALLOC_ARENA_MAX in the environment still decides when set. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
+#endif
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-c") && i + 1 < argc) {
