@@ -246,11 +246,26 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
     return -1;
 }
 
+/* The field path of a wire check ("detail.s3.key"), one frame per nesting level; written out
+ * only for an error message. */
+typedef struct wire_path_s {
+    const struct wire_path_s *up;
+    const char *name;
+} wire_path_t;
+
+static size_t wire_path_fmt(const wire_path_t *pt, char *out, size_t size) {
+    size_t n = pt->up ? wire_path_fmt(pt->up, out, size) : 0;
+    int w = snprintf(out + n, size - n, "%s%s", n ? "." : "", pt->name);
+    n += w > 0 ? (size_t)w : 0;
+    return n < size ? n : size - 1;
+}
+
 /* protobuf-c copies string bytes without checking them, and a NUL inside would silently cut the
  * C string short; so walk the raw wire form with the descriptors and check every string field
  * (map entries are messages, so their keys and values are covered by the recursion). */
 static int check_wire_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                              const char *path, int depth, char *errstr, size_t errstr_size) {
+                              const wire_path_t *up, int depth, char *errstr,
+                              size_t errstr_size) {
     const uint8_t *end = p + len;
     if (depth > EVENT_MAX_DEPTH) {
         set_err(errstr, errstr_size, "malformed protobuf: nested too deeply");
@@ -286,20 +301,21 @@ static int check_wire_strings(const ProtobufCMessageDescriptor *desc, const uint
                     ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3))
                     : NULL;
             if (field) {
+                wire_path_t here = {up, field->name};
                 char sub_path[256];
-                snprintf(sub_path, sizeof sub_path, "%s%s%s", path, *path ? "." : "",
-                         field->name);
                 if (field->type == PROTOBUF_C_TYPE_STRING) {
                     if (memchr(p, 0, length)) {
+                        wire_path_fmt(&here, sub_path, sizeof sub_path);
                         set_err(errstr, errstr_size, "field '%s' contains a NUL byte", sub_path);
                         return -1;
                     }
                     if (!evf_utf8_valid((const char *)p, length)) {
+                        wire_path_fmt(&here, sub_path, sizeof sub_path);
                         set_err(errstr, errstr_size, "field '%s' is not valid UTF-8", sub_path);
                         return -1;
                     }
                 } else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-                    if (check_wire_strings(field->descriptor, p, length, sub_path, depth + 1,
+                    if (check_wire_strings(field->descriptor, p, length, &here, depth + 1,
                                            errstr, errstr_size) < 0)
                         return -1;
                 }
@@ -377,7 +393,7 @@ evf_event_t *evf_event_decode(const void *buf, size_t len, char *errstr, size_t 
         set_err(errstr, errstr_size, "malformed protobuf");
         return NULL;
     }
-    if (check_wire_strings(&evfleet__v1__event__descriptor, data, len, "", 0, errstr,
+    if (check_wire_strings(&evfleet__v1__event__descriptor, data, len, NULL, 0, errstr,
                            errstr_size) < 0)
         goto fail;
     if (is_empty_str(ev->id)) {

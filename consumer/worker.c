@@ -589,7 +589,9 @@ static void poll_once(evf_worker_t *w, rd_kafka_message_t **msgs, int accept) {
         const char *topic = rd_kafka_topic_name(m->rkt);
         int32_t part = m->partition;
         char topic_copy[EVF_TOPIC_NAME_MAX + 1];
-        snprintf(topic_copy, sizeof(topic_copy), "%s", topic);
+        size_t tlen = strnlen(topic, EVF_TOPIC_NAME_MAX);
+        memcpy(topic_copy, topic, tlen);
+        topic_copy[tlen] = '\0';
         if (evf_lanes_enqueue(w->lanes, m)) {
             if (!pause)
                 pause = rd_kafka_topic_partition_list_new(4);

@@ -72,6 +72,7 @@ WORKER = os.path.join(BIN, "evfleet-worker")
 PRODUCE = os.path.join(BIN, "evfleet-produce")
 COUNT = os.path.join(BUILD, "bench", "count")
 LATENCY = os.path.join(BUILD, "bench", "latency")
+LAT_PRODUCER_X = [x for kv in env_str("LAT_PRODUCER_X", "").split() for x in ("-X", kv)]
 SHIPPED_CONF = os.path.join(ROOT, "config", "worker.conf")
 
 children = []  # Popen objects we started (only these are ever signalled)
@@ -630,7 +631,7 @@ def measure_latency(rate, rep, redis):
                                       env=clean_env())
             children.append(helper)
         t0 = time.monotonic()
-        prod = subprocess.Popen([PRODUCE, "-b", BROKERS, "-t", topic, "bench", "--rate", str(rate),
+        prod = subprocess.Popen([PRODUCE, "-b", BROKERS, "-t", topic, *LAT_PRODUCER_X, "bench", "--rate", str(rate),
                                  "--count", str(count), "--seed", str(1000 + rep)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
         children.append(prod)
