@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define EVF_SHA_NI 1
+#endif
+
 static const uint32_t round_constants[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -18,7 +23,7 @@ static inline uint32_t rotr32(uint32_t x, unsigned n) {
     return (x >> n) | (x << (32 - n));
 }
 
-static void sha256_compress(uint32_t state[8], const uint8_t block[64]) {
+static void sha256_compress_portable(uint32_t state[8], const uint8_t block[64]) {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
@@ -55,6 +60,75 @@ static void sha256_compress(uint32_t state[8], const uint8_t block[64]) {
     state[5] += f;
     state[6] += g;
     state[7] += h;
+}
+
+#ifdef EVF_SHA_NI
+/* The same compression with the SHA extensions (Intel SHA-NI, most x86-64 CPUs since 2016-2019):
+ * 4 rounds per pair of sha256rnds2, the message schedule by sha256msg1/msg2 (W[t] = σ1(W[t-2]) +
+ * W[t-7] + σ0(W[t-15]) + W[t-16], four words at a time). State is kept as ABEF and CDGH.
+ * Fingerprinting every event made the portable compression ~8% of a worker's CPU. */
+__attribute__((target("sha,sse4.1"))) static void sha256_compress_ni(uint32_t state[8],
+                                                                      const uint8_t block[64]) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);        /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);          /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);  /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);       /* CDGH */
+    const __m128i abef = s0, cdgh = s1;
+    __m128i w[4];
+    for (int i = 0; i < 16; i++) {
+        __m128i m;
+        if (i < 4) {
+            m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16 * i)), bswap);
+        } else {
+            /* w[i % 4] holds words 4(i-4)..; the next three slots hold the groups after it. */
+            __m128i t = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);
+            t = _mm_add_epi32(t, _mm_alignr_epi8(w[(i + 3) % 4], w[(i + 2) % 4], 4));
+            m = _mm_sha256msg2_epu32(t, w[(i + 3) % 4]);
+        }
+        w[i % 4] = m;
+        __m128i k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&round_constants[4 * i]));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+        k = _mm_shuffle_epi32(k, 0x0E);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, k);
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    tmp = _mm_shuffle_epi32(s0, 0x1B);         /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);          /* DCHG */
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);       /* DCBA */
+    s1 = _mm_alignr_epi8(s1, tmp, 8);          /* HGFE */
+    _mm_storeu_si128((__m128i *)&state[0], s0);
+    _mm_storeu_si128((__m128i *)&state[4], s1);
+}
+#endif
+
+typedef void (*compress_fn)(uint32_t state[8], const uint8_t block[64]);
+
+static int force_portable;
+
+void evf_sha256_force_portable(int on) {
+    __atomic_store_n(&force_portable, on, __ATOMIC_RELAXED);
+}
+
+/* The SHA extensions when the CPU has them, unless evf_sha256_force_portable(1). */
+static void sha256_compress(uint32_t state[8], const uint8_t block[64]) {
+#ifdef EVF_SHA_NI
+    static int has_ni = -1; /* a benign race: every thread finds the same answer */
+    int ni = __atomic_load_n(&has_ni, __ATOMIC_RELAXED);
+    if (ni < 0) {
+        __builtin_cpu_init();
+        ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+        __atomic_store_n(&has_ni, ni, __ATOMIC_RELAXED);
+    }
+    if (ni && !__atomic_load_n(&force_portable, __ATOMIC_RELAXED)) {
+        sha256_compress_ni(state, block);
+        return;
+    }
+#endif
+    sha256_compress_portable(state, block);
 }
 
 void evf_sha256_init(evf_sha256_t *ctx) {

@@ -21,6 +21,9 @@ void evf_sha256_init(evf_sha256_t *ctx);
 void evf_sha256_update(evf_sha256_t *ctx, const void *data, size_t len);
 /** @brief Finish: write the 32-byte digest into out. ctx must be re-initialised before reuse. */
 void evf_sha256_final(evf_sha256_t *ctx, uint8_t out[EVF_SHA256_DIGEST_LEN]);
+/** @brief 1: use the portable compression even where the CPU has the SHA extensions (tests and
+ * benchmarks compare the two); 0: the default, the extensions when present. */
+void evf_sha256_force_portable(int on);
 /** @brief One-shot digest of data[0..len). */
 void evf_sha256(const void *data, size_t len, uint8_t out[EVF_SHA256_DIGEST_LEN]);
 
