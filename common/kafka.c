@@ -40,11 +40,13 @@ static const kafka_default_t defaults_consumer[] = {
     {"session.timeout.ms", "10000"},
     {"heartbeat.interval.ms", "1000"},
     {"max.poll.interval.ms", "300000"},
-    /* Prefetch: 2 MB in librdkafka's queue, 64 KB per partition per fetch (a bigger message is
+    /* Prefetch: 1 MB in librdkafka's queue, 64 KB per partition per fetch (a bigger message is
      * still returned whole); the lanes hold the rest of the worker's buffer. With the shipped
-     * configuration over 200k events, peak RSS was 55 MB at 4096/131072 and 43 MB here (and 83 MB
-     * at 16384/1048576 with a noop route), at the same throughput. */
-    {"queued.max.messages.kbytes", "2048"},
+     * configuration over 200k events, peak RSS was 55 MB at 4096/131072 and 43 MB at 2048/65536
+     * (83 MB at 16384/1048576 with a noop route); over 300k, 51.1 MB at 2048 and 43.2 MB at 1024,
+     * throughput within the runs' noise (the worker wakes the fetcher when the queue has drained
+     * to half, see fetch_kick in consumer/worker.c). */
+    {"queued.max.messages.kbytes", "1024"},
     {"fetch.message.max.bytes", "65536"},
     /* A partition assigned or resumed while a fetch is in flight waits for that fetch to come
      * back, up to fetch.wait.max.ms when there is no new data: 500 ms by default. At 100 ms,

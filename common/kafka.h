@@ -30,7 +30,7 @@ typedef enum {
  * CONSUMER: enable.auto.offset.store=false, enable.auto.commit=true (librdkafka commits stored
  *   offsets every auto.commit.interval.ms=1000), cooperative-sticky, auto.offset.reset=earliest,
  *   session.timeout.ms=10000, heartbeat.interval.ms=1000, max.poll.interval.ms=300000,
- *   queued.max.messages.kbytes=16384, fetch.message.max.bytes=1048576,
+ *   queued.max.messages.kbytes=1024, fetch.message.max.bytes=65536, fetch.wait.max.ms=100,
  *   enable.partition.eof=false, statistics.interval.ms=0.
  * PRODUCER: enable.idempotence=true, acks=all, compression.type=none, linger.ms=5,
  *   batch.num.messages=10000, message.timeout.ms=30000, queue.buffering.max.messages=100000,

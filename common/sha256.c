@@ -4,6 +4,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define EVF_SHA_NI 1
 #endif
@@ -67,7 +68,7 @@ static void sha256_compress_portable(uint32_t state[8], const uint8_t block[64])
  * 4 rounds per pair of sha256rnds2, the message schedule by sha256msg1/msg2 (W[t] = σ1(W[t-2]) +
  * W[t-7] + σ0(W[t-15]) + W[t-16], four words at a time). State is kept as ABEF and CDGH.
  * Fingerprinting every event made the portable compression ~8% of a worker's CPU. */
-__attribute__((target("sha,sse4.1"))) static void sha256_compress_ni(uint32_t state[8],
+__attribute__((target("sha,ssse3,sse4.1"))) static void sha256_compress_ni(uint32_t state[8],
                                                                       const uint8_t block[64]) {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_loadu_si128((const __m128i *)&state[0]);
@@ -119,8 +120,10 @@ static void sha256_compress(uint32_t state[8], const uint8_t block[64]) {
     static int has_ni = -1; /* a benign race: every thread finds the same answer */
     int ni = __atomic_load_n(&has_ni, __ATOMIC_RELAXED);
     if (ni < 0) {
-        __builtin_cpu_init();
-        ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+        /* CPUID leaf 7 EBX bit 29: SHA; leaf 1 ECX bits 9, 19: SSSE3, SSE4.1 (the shuffles). */
+        unsigned a, b, c, d;
+        ni = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) &&
+             __get_cpuid(1, &a, &b, &c, &d) && (c >> 9 & 1) && (c >> 19 & 1);
         __atomic_store_n(&has_ni, ni, __ATOMIC_RELAXED);
     }
     if (ni && !__atomic_load_n(&force_portable, __ATOMIC_RELAXED)) {

@@ -544,6 +544,10 @@ static void acquire(thread_t *th) {
             break;
         }
         case EVF_IDEM_CRASH_LOOP:
+            /* The crashed calls were runs of the processor: the letter's evfleet.attempts
+             * counts them (on top of what the message already carried). */
+            if (reqs[i].unfinished > s->item->runs)
+                s->item->runs = reqs[i].unfinished;
             slot_fail(th, s, EVF_CLASS_CRASH_LOOP,
                       "%d processor calls started on this event never finished (crash.max.attempts)",
                       reqs[i].unfinished);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,6 @@ static const char *const set_once[] = {
     EVF_H_ORIGINAL_TIMESTAMP, EVF_H_FIRST_FAILED_AT, EVF_H_IDEMPOTENCY_KEY,
     EVF_H_REPLAY_COUNT,    EVF_H_REPLAYED_AT,
 };
-
-static int is_set_once(const char *name) {
-    for (size_t i = 0; i < sizeof(set_once) / sizeof(set_once[0]); i++)
-        if (!strcmp(name, set_once[i]))
-            return 1;
-    return 0;
-}
 
 static int64_t now_ms(void) {
     struct timeval tv;
@@ -61,6 +55,19 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
         orig = NULL;
     h = rd_kafka_headers_new(orig ? rd_kafka_header_cnt(orig) + 16 : 16);
 
+    /* A set-once header given more than once (only a foreign producer does that) carries its
+     * last value, the one every reader (rd_kafka_header_get_last) and the worker's own checks
+     * used, so a copy never shows a value other than the one acted on. */
+    size_t last_once[sizeof(set_once) / sizeof(set_once[0])];
+    for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++)
+        last_once[k] = SIZE_MAX;
+    for (size_t i = 0; orig && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
+                                   RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++)
+        for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++)
+            if (!strcmp(name, set_once[k]))
+                last_once[k] = i;
+
     /* Original headers in order: non-evfleet ones as they are, set-once ones carried. */
     for (size_t i = 0; orig && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
                                    RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -69,12 +76,9 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
             rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
             continue;
         }
-        if (!is_set_once(name))
-            continue;
         for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++) {
-            if (!strcmp(name, set_once[k])) {
-                if (!have_once[k]) /* one value each: keep the first */
-                    rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
+            if (last_once[k] == i) {
+                rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
                 have_once[k] = 1;
             }
         }

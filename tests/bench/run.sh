@@ -9,6 +9,7 @@
 #   REPS           runs of each measurement (default 3; QUICK 1)
 #   LAT_RATES      comma-separated rates of the latency runs (default 5000,20000; QUICK 5000)
 #   LAT_SECONDS    length of each latency run (default 20; QUICK 5)
+#   LAT_PRODUCER_X extra -X settings of the latency runs' producer (e.g. "kafka.linger.ms=0")
 #   KAFKA_PORT, REDIS_PORT   local services (default 9092, 6379)
 #   RESULTS        JSON output (default tests/bench/results-<timestamp>.json, git-ignored)
 #   EVF_BIN, EVF_BUILD       where make put the programs and tests/bench/count

@@ -22,7 +22,7 @@
  * rd_kafka_header_get_last finds, copies at most out_size - 1 bytes and terminates; header_int
  * succeeds only for a value that is a whole decimal integer (as strtoll reads one), and gives it;
  * a copy's headers follow DESIGN.md: original non-`evfleet.` headers kept in order, each
- * set-once header exactly once (the original's first value when it had one), each replaced
+ * set-once header exactly once (the original's last value when it had one), each replaced
  * header exactly once with the failure's value, no other `evfleet.*` header, the error message
  * cut to at most EVF_DLQ_MESSAGE_MAX bytes on a UTF-8 boundary; the source topic is the last
  * non-empty evfleet.original.topic, else the message's topic. */
@@ -242,8 +242,8 @@ static int dlq_in_list(const char *name, const char *const *list, size_t n) {
     return -1;
 }
 
-static size_t dlq_count(const rd_kafka_headers_t *h, const char *name, const void **first_val,
-                        size_t *first_size) {
+static size_t dlq_count(const rd_kafka_headers_t *h, const char *name, const void **last_val,
+                        size_t *last_size) {
     const char *n;
     const void *v;
     size_t s, count = 0;
@@ -251,9 +251,10 @@ static size_t dlq_count(const rd_kafka_headers_t *h, const char *name, const voi
          i++) {
         if (strcmp(n, name))
             continue;
-        if (!count++ && first_val) {
-            *first_val = v;
-            *first_size = s;
+        count++;
+        if (last_val) {
+            *last_val = v;
+            *last_size = s;
         }
     }
     return count;

@@ -916,6 +916,8 @@ START_TEST(crash_loop_dead_letters_only_the_crasher) {
     const evf_fleet_msg_t *dl = &letters.msgs[0];
     evf_fcopy_check_common(dl, msg_at(&src, 0, CRASHER), n.topic, "crash-loop letter");
     ck_assert_str_eq(evf_fhdr_str(dl, "evfleet.error.class", buf, sizeof(buf)), "crash-loop");
+    /* Its attempts are the two calls that crashed. */
+    ck_assert_str_eq(evf_fhdr_str(dl, "evfleet.attempts", buf, sizeof(buf)), "2");
     snprintf(key, sizeof(key), "%s:%s:%s", n.prefix, n.group, ids[CRASHER]);
     ck_assert_str_eq(evf_fhdr_str(dl, "evfleet.idempotency.key", buf, sizeof(buf)), key);
 

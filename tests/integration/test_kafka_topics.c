@@ -72,7 +72,7 @@ START_TEST(test_role_defaults) {
     get_prop(kc, "session.timeout.ms", v, sizeof(v));
     ck_assert_str_eq(v, "10000");
     get_prop(kc, "queued.max.messages.kbytes", v, sizeof(v));
-    ck_assert_str_eq(v, "2048");
+    ck_assert_str_eq(v, "1024");
     get_prop(kc, "fetch.message.max.bytes", v, sizeof(v));
     ck_assert_str_eq(v, "65536");
     get_prop(kc, "fetch.wait.max.ms", v, sizeof(v));
