@@ -261,8 +261,9 @@ int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out
             part[len] = '\0';
         }
     }
-    /* A literal part starting with '#' or '\\' gets a '\\' in front: it never equals a hashed one. */
-    if (len && (part[0] == '#' || part[0] == '\\')) {
+    /* A literal part starting with '#' or '\\' gets a '\\' in front: it never equals a hashed one;
+     * so does one starting with "running:", which would name a running hash. */
+    if (len && (part[0] == '#' || part[0] == '\\' || !strncmp(part, "running:", 8))) {
         if (len + 2 > cap) {
             cap = len + 2;
             part = realloc(part, cap);

@@ -572,6 +572,24 @@ END_TEST
 
 /* A key part too long for the record key is replaced by "sha256:<hex>" of it: a short value
  * that reads like that must not land on the same record. */
+/* An event id that reads like a running hash's name ("running:<owner>:<process>") must not
+ * land on one: the acquisition would write record fields into it. */
+START_TEST(event_id_never_names_a_running_hash) {
+    evf_idem_t *idem = idem_new("owner-a", LEASE_MS, 3, NULL);
+    evf_idem_req_t req = {.record_key = RK("warm"), .fp = "fp"};
+    ck_assert_int_eq(evf_idem_acquire_batch(idem, R, 0, &req, 1), EVF_OK);
+    const char *runk = RUNK("owner-a", req.token);
+    char id[200], key[300];
+    snprintf(id, sizeof(id), "%s", runk + strlen(P) + strlen(GROUP) + 2); /* "running:…" */
+    evf_event_t *ev = evf_event_new();
+    evf_event_set_str(&ev->id, id);
+    ck_assert_int_eq(evf_idem_record_key(idem, ev, key, sizeof(key)), 0);
+    ck_assert_msg(strcmp(key, runk) != 0, "event id '%s' names the running hash %s", id, runk);
+    evf_event_free(ev);
+    evf_idem_destroy(idem);
+}
+END_TEST
+
 START_TEST(hashed_key_part_distinct_from_a_literal_one) {
     char objkey[1201], k1[1024], k2[1024], head[256];
     memset(objkey, 'k', 1200);
@@ -653,6 +671,7 @@ static Suite *idem_records_suite(void) {
     tcase_add_test(found, key_source_values_containing_the_separator);
     tcase_add_test(found, key_source_long_values);
     tcase_add_test(found, hashed_key_part_distinct_from_a_literal_one);
+    tcase_add_test(found, event_id_never_names_a_running_hash);
     tcase_add_test(found, call_pointer_after_a_redis_restart);
     suite_add_tcase(s, found);
     return s;

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "fleet.h"
 #include "testutil.h"
 
@@ -155,15 +156,52 @@ static void assert_no_dead_letters(const evf_fleet_names_t *n) {
 }
 
 /* After the replicas stopped (final synchronous commit), the group's committed offset of every
- * partition is its end: each offset was stored once done, and nothing was left behind. */
+ * partition is its end: each offset was stored once done, and nothing was left behind — or, where
+ * a replica's final commit was refused because another one left at the same moment (the group's
+ * generation moved on and librdkafka gives up the assignment: the README's known limit), every
+ * event from the committed offset to the end is done in its idempotency record, so the next owner
+ * reads them again only to skip them as duplicates. Anything else fails. */
 static void assert_committed_to_end(const evf_fleet_names_t *n) {
     int64_t committed[PARTS], high[PARTS];
     evf_fleet_committed(n->group, n->topic, PARTS, committed);
     evf_fleet_high_watermarks(n->topic, PARTS, high);
-    for (int p = 0; p < PARTS; p++)
-        ck_assert_msg(committed[p] == high[p],
-                      "%s[%d]: committed %" PRId64 ", end %" PRId64, n->topic, p, committed[p],
-                      high[p]);
+    int lagging = 0;
+    for (int p = 0; p < PARTS; p++) {
+        ck_assert_msg(committed[p] <= high[p], "%s[%d]: committed %" PRId64 " past the end %" PRId64,
+                      n->topic, p, committed[p], high[p]);
+        lagging |= committed[p] != high[p];
+    }
+    if (!lagging)
+        return;
+    evf_redis_t *r = evf_fleet_redis();
+    evf_fleet_msgs_t msgs;
+    char err[256], ct[128], key[600], st[32];
+    size_t behind = 0;
+    evf_fleet_read_topic(n->topic, &msgs, 60000);
+    for (size_t i = 0; i < msgs.count; i++) {
+        const evf_fleet_msg_t *m = &msgs.msgs[i];
+        if (m->partition < 0 || m->partition >= PARTS || m->offset < committed[m->partition])
+            continue;
+        const char *h = evf_fleet_header(m, "content-type", ct, sizeof(ct));
+        evf_event_t *ev = evf_event_decode_message(m->value, m->value_len, h, err, sizeof(err));
+        ck_assert_msg(ev, "%s[%d]@%" PRId64 " does not decode: %s", n->topic, m->partition,
+                      m->offset, err);
+        snprintf(key, sizeof(key), "%s:%s:%s", n->prefix, n->group, ev->id);
+        const char *state = evf_fleet_hget(r, key, "state", st, sizeof(st));
+        ck_assert_msg(state && !strcmp(state, "done"),
+                      "%s[%d]@%" PRId64 " (committed %" PRId64 ", end %" PRId64
+                      "): not committed and its record is %s, not done",
+                      n->topic, m->partition, m->offset, committed[m->partition],
+                      high[m->partition], state ? state : "absent");
+        evf_event_free(ev);
+        behind++;
+    }
+    fprintf(stderr,
+            "%s: %zu event(s) past a refused final commit, each done in its record (a later "
+            "owner skips them as duplicates)\n",
+            n->topic, behind);
+    evf_fleet_msgs_free(&msgs);
+    evf_redis_destroy(r);
 }
 
 static evf_fleet_idmap_t *published_ids(const evf_fleet_names_t *n) {
