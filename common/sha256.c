@@ -106,8 +106,6 @@ __attribute__((target("sha,ssse3,sse4.1"))) static void sha256_compress_ni(uint3
 }
 #endif
 
-typedef void (*compress_fn)(uint32_t state[8], const uint8_t block[64]);
-
 static int force_portable;
 
 void evf_sha256_force_portable(int on) {

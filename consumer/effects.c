@@ -224,7 +224,6 @@ static const char fx_script_src[] =
     "    end\n"
     "    if rec > 0 then\n"
     "      redis.call('HSET', KEYS[rec], 'state', 'done', 'updated', now, 'fp', fp)\n"
-
     "      redis.call('PEXPIRE', KEYS[rec], ttl)\n"
     "    end\n"
     "  end\n"

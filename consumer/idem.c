@@ -292,6 +292,17 @@ int evf_idem_record_key(const evf_idem_t *idem, const evf_event_t *ev, char *out
     return rc;
 }
 
+/* The numbers the scripts take, as text: now, the lease and the TTL (ms). */
+typedef struct {
+    char now[24], lease[24], ttl[24];
+} idem_nums_t;
+
+static void idem_nums(const evf_idem_t *idem, idem_nums_t *n) {
+    snprintf(n->now, sizeof(n->now), "%" PRId64, now_ms());
+    snprintf(n->lease, sizeof(n->lease), "%" PRId64, idem->conf.lease_ms);
+    snprintf(n->ttl, sizeof(n->ttl), "%" PRId64, idem->conf.ttl_ms);
+}
+
 /* A token: this process's incarnation, then 64 random bits, as 32 hex digits. */
 static void new_token(const evf_idem_t *idem, char out[33]) {
     static __thread uint64_t rng;
@@ -304,22 +315,21 @@ evf_err_t evf_idem_acquire_batch(evf_idem_t *idem, evf_redis_t *r, int thread,
                                  evf_idem_req_t *reqs, size_t n) {
     size_t argc = n + 8 + 2 * n;
     const char **argv = malloc(argc * sizeof(*argv));
-    char nowbuf[24], leasebuf[24], ttlbuf[24], cmaxbuf[16], thbuf[16];
+    idem_nums_t nums;
+    char cmaxbuf[16], thbuf[16];
     evf_err_t err = EVF_OK;
     if (!argv)
         abort();
-    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
-    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
-    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    idem_nums(idem, &nums);
     snprintf(cmaxbuf, sizeof(cmaxbuf), "%d", idem->conf.crash_max > 0 ? idem->conf.crash_max
                                                                        : 1 << 30);
     for (size_t i = 0; i < n; i++) {
         argv[i] = reqs[i].record_key;
         new_token(idem, reqs[i].token);
     }
-    argv[n] = nowbuf;
-    argv[n + 1] = leasebuf;
-    argv[n + 2] = ttlbuf;
+    argv[n] = nums.now;
+    argv[n + 1] = nums.lease;
+    argv[n + 2] = nums.ttl;
     argv[n + 3] = idem->owner;
     argv[n + 4] = cmaxbuf;
     snprintf(thbuf, sizeof(thbuf), "%d", thread);
@@ -393,20 +403,18 @@ evf_err_t evf_idem_renew_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_t 
         return EVF_OK;
     size_t argc = n + 3 + n;
     const char **argv = malloc(argc * sizeof(*argv));
-    char nowbuf[24], leasebuf[24], ttlbuf[24];
+    idem_nums_t nums;
     evf_err_t err = EVF_OK;
     if (!argv)
         abort();
-    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
-    snprintf(leasebuf, sizeof(leasebuf), "%" PRId64, idem->conf.lease_ms);
-    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    idem_nums(idem, &nums);
     for (size_t i = 0; i < n; i++) {
         argv[i] = reqs[i]->record_key;
         argv[n + 3 + i] = reqs[i]->token;
     }
-    argv[n] = nowbuf;
-    argv[n + 1] = leasebuf;
-    argv[n + 2] = ttlbuf;
+    argv[n] = nums.now;
+    argv[n + 1] = nums.lease;
+    argv[n + 2] = nums.ttl;
     redisReply *rep = evf_redis_eval(r, &renew_script, (int)n, (int)argc, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != n)
         err = EVF_ERR_TRANSPORT;
@@ -423,7 +431,7 @@ evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
                                  size_t n, int *fenced) {
     size_t argc = n + 2 + n;
     const char **argv = malloc(argc * sizeof(*argv));
-    char nowbuf[24], ttlbuf[24];
+    idem_nums_t nums;
     evf_err_t err = EVF_OK;
     if (!argv)
         abort();
@@ -431,12 +439,11 @@ evf_err_t evf_idem_release_batch(evf_idem_t *idem, evf_redis_t *r, evf_idem_req_
         free(argv);
         return EVF_OK;
     }
-    snprintf(nowbuf, sizeof(nowbuf), "%" PRId64, now_ms());
-    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRId64, idem->conf.ttl_ms);
+    idem_nums(idem, &nums);
     for (size_t i = 0; i < n; i++)
         argv[i] = reqs[i]->record_key;
-    argv[n] = nowbuf;
-    argv[n + 1] = ttlbuf;
+    argv[n] = nums.now;
+    argv[n + 1] = nums.ttl;
     for (size_t i = 0; i < n; i++)
         argv[n + 2 + i] = reqs[i]->token;
     redisReply *rep = evf_redis_eval(r, &release_script, (int)n, (int)argc, argv, NULL);

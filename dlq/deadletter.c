@@ -49,7 +49,6 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
     const char *name;
     const void *val;
     size_t size;
-    int have_once[sizeof(set_once) / sizeof(set_once[0])] = {0};
 
     if (rd_kafka_message_headers((rd_kafka_message_t *)msg, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR)
         orig = NULL;
@@ -63,10 +62,13 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
         last_once[k] = SIZE_MAX;
     for (size_t i = 0; orig && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
                                    RD_KAFKA_RESP_ERR_NO_ERROR;
-         i++)
+         i++) {
+        if (strncmp(name, "evfleet.", 8) != 0)
+            continue;
         for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++)
             if (!strcmp(name, set_once[k]))
                 last_once[k] = i;
+    }
 
     /* Original headers in order: non-evfleet ones as they are, set-once ones carried. */
     for (size_t i = 0; orig && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
@@ -76,29 +78,26 @@ rd_kafka_headers_t *evf_dlq_copy_headers(const rd_kafka_message_t *msg, const ev
             rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
             continue;
         }
-        for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++) {
-            if (last_once[k] == i) {
+        for (size_t k = 0; k < sizeof(set_once) / sizeof(set_once[0]); k++)
+            if (last_once[k] == i)
                 rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
-                have_once[k] = 1;
-            }
-        }
     }
 
     int64_t ts = rd_kafka_message_timestamp(msg, NULL);
-    if (!have_once[0])
+    if (last_once[0] == SIZE_MAX)
         add_str(h, EVF_H_ORIGINAL_TOPIC, rd_kafka_topic_name(msg->rkt));
-    if (!have_once[1])
+    if (last_once[1] == SIZE_MAX)
         add_int(h, EVF_H_ORIGINAL_PARTITION, msg->partition);
-    if (!have_once[2])
+    if (last_once[2] == SIZE_MAX)
         add_int(h, EVF_H_ORIGINAL_OFFSET, msg->offset);
-    if (!have_once[3])
+    if (last_once[3] == SIZE_MAX)
         add_int(h, EVF_H_ORIGINAL_TIMESTAMP, ts >= 0 ? ts : 0);
-    if (!have_once[4])
+    if (last_once[4] == SIZE_MAX)
         add_int(h, EVF_H_FIRST_FAILED_AT,
                 f->first_failed_at_ms ? f->first_failed_at_ms
                 : f->failed_at_ms     ? f->failed_at_ms
                                       : now_ms());
-    if (!have_once[5] && f->idempotency_key && *f->idempotency_key)
+    if (last_once[5] == SIZE_MAX && f->idempotency_key && *f->idempotency_key)
         add_str(h, EVF_H_IDEMPOTENCY_KEY, f->idempotency_key);
 
     add_int(h, EVF_H_ATTEMPTS, f->attempts);
